@@ -1,0 +1,147 @@
+// Freeze/registers/memory/resume/stop on a real kernel under QEMU TCG.
+#include <set>
+
+#include "gtest/gtest.h"
+#include "tests/e2e/guest_ram_scan.h"
+#include "tests/e2e/qemu_guest.h"
+
+namespace ktvm::e2e {
+namespace {
+
+using guest::ControlEventKind;
+
+constexpr uint64_t kKernelHalfStart = 0xffff800000000000ULL;
+
+TEST(FreezeTest, FreezeReadRegistersAndMemoryThenResume) {
+  GuestSpec spec;
+  spec.scheduler_args = {"--mode=ok"};
+  // Ticks on the console so the test can see whether the guest runs.
+  spec.run =
+      "i=0; while [ $i -lt 60 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done";
+  auto guest = MakeGuest(spec);
+  ASSERT_TRUE(guest.ok()) << guest.status();
+  backend::QemuTcgBackend& b = **guest;
+  ASSERT_TRUE(b.Start({}).ok());
+  ASSERT_TRUE(
+      WaitForEvent(b, ControlEventKind::kWorkloadStarted, absl::Seconds(40)))
+      << b.ConsoleTail(4000);
+  absl::SleepFor(absl::Milliseconds(500));
+
+  const absl::Time t0 = absl::Now();
+  ASSERT_TRUE(b.Freeze().ok());
+  const absl::Duration freeze_latency = absl::Now() - t0;
+  const absl::Time r0 = absl::Now();
+  auto regs = b.ReadRegisters();
+  const absl::Duration regs_time = absl::Now() - r0;
+  ASSERT_TRUE(regs.ok()) << regs.status();
+  std::printf("QMP stop took %s, registers of %d vCPUs took %s\n",
+              absl::FormatDuration(freeze_latency).c_str(), b.num_vcpus(),
+              absl::FormatDuration(regs_time).c_str());
+  ASSERT_EQ(regs->size(), static_cast<size_t>(b.num_vcpus()));
+  std::set<uint32_t> apic_ids;
+  for (const auto& v : *regs) {
+    ASSERT_TRUE(v.parked()) << v.note();
+    ASSERT_TRUE(v.has_x86_64());
+    const auto& r = v.x86_64();
+    std::printf("vCPU %u: rip=%#lx rsp=%#lx cr3=%#lx apic_id=%u (%s)\n",
+                v.index(), r.rip(), r.rsp(), r.cr3(), r.apic_id(),
+                v.note().c_str());
+    // An idle or sleeping guest sits in the kernel (halt loop).
+    EXPECT_GE(r.rip(), kKernelHalfStart);
+    EXPECT_NE(r.cr3(), 0u);
+    EXPECT_NE(r.cr0() & 0x80000000u, 0u);  // paging
+    EXPECT_NE(r.efer() & 0x400u, 0u);      // long mode active
+    EXPECT_EQ(r.cs().selector() & 3, 0u);  // ring 0
+    apic_ids.insert(r.apic_id());
+  }
+  EXPECT_EQ(apic_ids.size(), regs->size());
+
+  // Frozen means frozen: no console ticks arrive for a second.
+  const size_t console_before = b.ConsoleTail(1 << 20).size();
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_EQ(b.ConsoleTail(1 << 20).size(), console_before);
+  auto again = b.ReadRegisters();
+  ASSERT_TRUE(again.ok());
+  for (size_t i = 0; i < regs->size(); ++i) {
+    EXPECT_EQ((*again)[i].x86_64().rip(), (*regs)[i].x86_64().rip());
+    EXPECT_EQ((*again)[i].x86_64().rsp(), (*regs)[i].x86_64().rsp());
+  }
+
+  // Guest memory through the mapped RAM file: VMCOREINFO's OSRELEASE.
+  const absl::Time s0 = absl::Now();
+  const std::vector<std::string> releases = FindOsReleases(b.ram());
+  std::printf("scanning %lu MiB of guest RAM for OSRELEASE= took %s\n",
+              static_cast<unsigned long>(b.ram().size() >> 20),
+              absl::FormatDuration(absl::Now() - s0).c_str());
+  bool found = false;
+  for (const std::string& r : releases) found |= r == KernelVersion();
+  std::string hits;
+  for (const std::string& r : releases) hits += " [" + r + "]";
+  EXPECT_TRUE(found) << "no OSRELEASE=" << KernelVersion() << " among "
+                     << releases.size() << " hits:" << hits;
+
+  // The scheduler's task contexts are in RAM too; the workload shell has one.
+  const auto events = ParseEvents(b.ControlLines());
+  const auto* started = FindEvent(events, ControlEventKind::kWorkloadStarted);
+  ASSERT_NE(started, nullptr);
+  const int64_t shell_pid = started->GetInt("pid").value_or(-1);
+  bool shell_ctx = false;
+  std::string pids;
+  for (const TaskCtxEntry& e : FindTaskContexts(b.ram())) {
+    shell_ctx |= e.pid == shell_pid;
+    pids += " " + std::to_string(e.pid) + "/" + std::to_string(e.idx);
+  }
+  EXPECT_TRUE(shell_ctx) << "no ktvm_task_ctx with pid " << shell_pid
+                         << "; pid/idx found:" << pids;
+
+  ASSERT_TRUE(b.Resume().ok());
+  EXPECT_FALSE(b.ReadRegisters().ok());  // not frozen any more
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_GT(b.ConsoleTail(1 << 20).size(), console_before)
+      << "no console output after Resume()";
+
+  ASSERT_TRUE(b.Stop().ok());
+  auto exit = b.WaitForExit(absl::Seconds(5));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(exit->reason, backend::GuestExit::Reason::kStopped) << exit->detail;
+  EXPECT_FALSE(b.Freeze().ok());
+}
+
+TEST(FreezeTest, ChurnModeReusesSlotsWithNewGenerations) {
+  GuestSpec spec;
+  spec.scheduler_args = {"--mode=churn"};
+  spec.run = "for i in $(seq 30); do /bin/true; done; sleep 3";
+  auto guest = MakeGuest(spec);
+  ASSERT_TRUE(guest.ok()) << guest.status();
+  backend::QemuTcgBackend& b = **guest;
+  ASSERT_TRUE(b.Start({}).ok());
+  ASSERT_TRUE(
+      WaitForEvent(b, ControlEventKind::kWorkloadStarted, absl::Seconds(40)))
+      << b.ConsoleTail(4000);
+  absl::SleepFor(absl::Seconds(1));
+  ASSERT_TRUE(b.Freeze().ok());
+  const std::vector<TaskCtxEntry> entries = FindTaskContexts(b.ram());
+  ASSERT_GE(entries.size(), 10u);  // kthreads and init have contexts too
+  std::set<int32_t> idxs, pids;
+  for (const TaskCtxEntry& e : entries) {
+    // Churn mode allocates, frees and reallocates each context.
+    EXPECT_GE(e.genn, 1) << "idx " << e.idx << " pid " << e.pid << " gpa "
+                         << std::hex << e.gpa;
+    idxs.insert(e.idx);
+    pids.insert(e.pid);
+  }
+  EXPECT_EQ(idxs.size(), entries.size()) << "two live contexts share an idx";
+  EXPECT_EQ(pids.size(), entries.size()) << "two live contexts share a pid";
+  std::printf("churn: %zu live task contexts, all with genn >= 1\n",
+              entries.size());
+  ASSERT_TRUE(b.Resume().ok());
+  auto exit = b.WaitForExit(absl::Seconds(40));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  const auto events = ParseEvents(b.ControlLines());
+  const auto* work = FindEvent(events, ControlEventKind::kWorkloadExit);
+  ASSERT_NE(work, nullptr);
+  EXPECT_EQ(work->GetInt("status").value_or(-1), 0);
+}
+
+}  // namespace
+}  // namespace ktvm::e2e
