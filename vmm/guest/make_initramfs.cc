@@ -28,8 +28,8 @@ int main(int argc, char** argv) {
   ktvm::guest::InitramfsSpec spec;
   spec.init_path = absl::GetFlag(FLAGS_init);
   spec.scheduler_path = absl::GetFlag(FLAGS_scheduler);
-  for (absl::string_view arg :
-       absl::StrSplit(absl::GetFlag(FLAGS_sched_args), ' ', absl::SkipEmpty())) {
+  for (absl::string_view arg : absl::StrSplit(absl::GetFlag(FLAGS_sched_args),
+                                              ' ', absl::SkipEmpty())) {
     spec.scheduler_args.emplace_back(arg);
   }
   spec.run_command = absl::GetFlag(FLAGS_run);
