@@ -1,0 +1,112 @@
+// The thread that runs one vCPU: KVM_RUN in a loop, port and MMIO exits sent
+// to the I/O buses, and every other exit turned into a VcpuStopEvent. The
+// kick (kvm_run.immediate_exit plus a real-time signal that interrupts
+// KVM_RUN) lets another thread stop or park the vCPU within one exit; a
+// parked vCPU snapshots its own registers first, which is what
+// freeze-and-dump reads.
+#ifndef KTVM_VMM_KVM_VCPU_THREAD_H_
+#define KTVM_VMM_KVM_VCPU_THREAD_H_
+
+#include <pthread.h>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "vmm/devices/io_bus.h"
+#include "vmm/kvm/vcpu.h"
+
+namespace ktvm::vmm {
+
+enum class VcpuStopReason {
+  kTripleFault,     // KVM_EXIT_SHUTDOWN
+  kSystemShutdown,  // KVM_EXIT_SYSTEM_EVENT, type SHUTDOWN (e.g. PSCI/ACPI)
+  kSystemReset,     // KVM_EXIT_SYSTEM_EVENT, type RESET
+  kFailEntry,       // KVM_EXIT_FAIL_ENTRY
+  kInternalError,   // KVM_EXIT_INTERNAL_ERROR (e.g. emulation failure)
+  kUnhandledExit,   // an exit reason ktvm does not handle
+  kVmmError,        // an ioctl failed
+};
+
+const char* VcpuStopReasonName(VcpuStopReason reason);
+
+struct VcpuStopEvent {
+  int vcpu;
+  VcpuStopReason reason;
+  std::string detail;
+};
+
+// Registers a parked vCPU captured on its own thread.
+struct VcpuSnapshot {
+  int vcpu = 0;
+  bool parked = false;
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  std::vector<MsrValue> msrs;  // FS/GS/KERNEL_GS base, LSTAR, EFER
+  std::string error;           // why registers could not be read, if so
+};
+
+class VcpuThread {
+ public:
+  using StopFn = std::function<void(const VcpuStopEvent&)>;
+
+  // Installs the (empty) handler of the kick signal; call once per process
+  // before any vCPU thread starts. Idempotent.
+  static absl::Status InstallKickSignal();
+  static int KickSignal();
+
+  VcpuThread(Vcpu* vcpu, IoBus* pio, IoBus* mmio, StopFn on_stop)
+      : vcpu_(vcpu), pio_(pio), mmio_(mmio), on_stop_(std::move(on_stop)) {}
+  VcpuThread(const VcpuThread&) = delete;
+  VcpuThread& operator=(const VcpuThread&) = delete;
+  ~VcpuThread();
+
+  void Start();
+  // Makes the loop end at its next exit; returns at once.
+  void RequestStop();
+  void Join();
+
+  // Freeze support. RequestPause returns at once; WaitParked blocks until the
+  // vCPU parked (true) or `timeout` passed (false).
+  void RequestPause();
+  bool WaitParked(absl::Duration timeout);
+  VcpuSnapshot snapshot() const;
+  void Resume();
+
+  uint64_t exit_count() const { return exits_.load(); }
+  bool running() const { return running_.load(); }
+
+ private:
+  void Kick();
+  void Loop();
+  // False when the loop must end.
+  bool HandleExit();
+  void Park();
+  void Report(VcpuStopReason reason, std::string detail);
+
+  Vcpu* vcpu_;
+  IoBus* pio_;
+  IoBus* mmio_;
+  StopFn on_stop_;
+  std::thread thread_;
+  std::atomic<pthread_t> native_{};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> pause_{false};
+  std::atomic<uint64_t> exits_{0};
+
+  mutable absl::Mutex mu_;
+  bool parked_ ABSL_GUARDED_BY(mu_) = false;
+  VcpuSnapshot snapshot_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ktvm::vmm
+
+#endif  // KTVM_VMM_KVM_VCPU_THREAD_H_

@@ -1,0 +1,82 @@
+#include "vmm/kvm/vm.h"
+
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+
+namespace ktvm::vmm {
+namespace {
+
+absl::Status IoctlError(const char* what) {
+  return absl::InternalError(
+      absl::StrFormat("%s failed: %s", what, std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::StatusOr<Vm> Vm::Create(const KvmDevice& kvm) {
+  const int fd = ::ioctl(kvm.fd(), KVM_CREATE_VM, 0);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrFormat(
+        "KVM_CREATE_VM on %s failed: %s", kvm.path(), std::strerror(errno)));
+  }
+  return Vm(UniqueFd(fd));
+}
+
+absl::Status Vm::SetTssAndIdentityMap(uint64_t tss_addr,
+                                      uint64_t identity_addr) {
+  if (::ioctl(fd(), KVM_SET_TSS_ADDR, tss_addr) < 0) {
+    return IoctlError("KVM_SET_TSS_ADDR");
+  }
+  uint64_t identity = identity_addr;
+  if (::ioctl(fd(), KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0) {
+    return IoctlError("KVM_SET_IDENTITY_MAP_ADDR");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Vm::CreateIrqchip(bool split, int ioapic_pins) {
+  if (!split) {
+    if (::ioctl(fd(), KVM_CREATE_IRQCHIP, 0) < 0) {
+      return IoctlError("KVM_CREATE_IRQCHIP");
+    }
+    return absl::OkStatus();
+  }
+  kvm_enable_cap cap{};
+  cap.cap = KVM_CAP_SPLIT_IRQCHIP;
+  cap.args[0] = ioapic_pins;
+  if (::ioctl(fd(), KVM_ENABLE_CAP, &cap) < 0) {
+    return IoctlError("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Vm::CreatePit() {
+  kvm_pit_config pit{};
+  // Speaker port 0x61 is then emulated by KVM as well.
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;
+  if (::ioctl(fd(), KVM_CREATE_PIT2, &pit) < 0) {
+    return IoctlError("KVM_CREATE_PIT2");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Vm::SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys_addr,
+                                     uint64_t size, void* host_addr) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.guest_phys_addr = guest_phys_addr;
+  region.memory_size = size;
+  region.userspace_addr = reinterpret_cast<uint64_t>(host_addr);
+  if (::ioctl(fd(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    return absl::InternalError(absl::StrFormat(
+        "KVM_SET_USER_MEMORY_REGION slot %u gpa 0x%x size 0x%x failed: %s",
+        slot, guest_phys_addr, size, std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ktvm::vmm

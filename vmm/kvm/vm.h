@@ -1,0 +1,39 @@
+// One KVM virtual machine: its fd, in-kernel interrupt controllers, the
+// addresses KVM needs for its own structures, and guest memory slots.
+#ifndef KTVM_VMM_KVM_VM_H_
+#define KTVM_VMM_KVM_VM_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "vmm/kvm/kvm_device.h"
+#include "vmm/kvm/unique_fd.h"
+
+namespace ktvm::vmm {
+
+class Vm {
+ public:
+  static absl::StatusOr<Vm> Create(const KvmDevice& kvm);
+
+  int fd() const { return fd_.get(); }
+
+  // Three pages KVM uses for a real-mode TSS on Intel (KVM_SET_TSS_ADDR) and
+  // one page for its identity map; both must lie in the hole below 4 GiB.
+  absl::Status SetTssAndIdentityMap(uint64_t tss_addr, uint64_t identity_addr);
+  // In-kernel PIC + IOAPIC + LAPICs. With `split`, only the LAPICs are in the
+  // kernel (needed for APIC ids above 254 with x2APIC).
+  absl::Status CreateIrqchip(bool split, int ioapic_pins);
+  // The in-kernel i8254 PIT; Linux calibrates its timer against it.
+  absl::Status CreatePit();
+  absl::Status SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys_addr,
+                                   uint64_t size, void* host_addr);
+
+ private:
+  explicit Vm(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+}  // namespace ktvm::vmm
+
+#endif  // KTVM_VMM_KVM_VM_H_

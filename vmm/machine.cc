@@ -1,0 +1,320 @@
+#include "vmm/machine.h"
+
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "vmm/x86_64/host_cpuid.h"
+#include "vmm/x86_64/layout.h"
+
+namespace ktvm::vmm {
+namespace {
+
+// A COM2 line longer than this is cut so a guest cannot grow host memory.
+constexpr size_t kMaxControlLineBytes = 4096;
+
+MachineExit::Reason FromVcpuStop(VcpuStopReason r) {
+  switch (r) {
+    case VcpuStopReason::kTripleFault:
+      return MachineExit::Reason::kTripleFault;
+    case VcpuStopReason::kSystemShutdown:
+      return MachineExit::Reason::kPoweroff;
+    case VcpuStopReason::kSystemReset:
+      return MachineExit::Reason::kReset;
+    case VcpuStopReason::kFailEntry:
+      return MachineExit::Reason::kFailEntry;
+    case VcpuStopReason::kInternalError:
+      return MachineExit::Reason::kInternalError;
+    case VcpuStopReason::kUnhandledExit:
+    case VcpuStopReason::kVmmError:
+      return MachineExit::Reason::kVmmError;
+  }
+  return MachineExit::Reason::kVmmError;
+}
+
+}  // namespace
+
+const char* MachineExitReasonName(MachineExit::Reason reason) {
+  switch (reason) {
+    case MachineExit::Reason::kTripleFault:
+      return "triple-fault";
+    case MachineExit::Reason::kI8042Reset:
+      return "i8042-reset";
+    case MachineExit::Reason::kPoweroff:
+      return "poweroff";
+    case MachineExit::Reason::kReset:
+      return "reset";
+    case MachineExit::Reason::kFailEntry:
+      return "fail-entry";
+    case MachineExit::Reason::kInternalError:
+      return "kvm-internal-error";
+    case MachineExit::Reason::kVmmError:
+      return "vmm-error";
+    case MachineExit::Reason::kStopped:
+      return "stopped";
+    case MachineExit::Reason::kTimeout:
+      return "timeout";
+  }
+  return "?";
+}
+
+absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(MachineConfig config) {
+  if (config.num_cpus < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--cpus %d: need at least 1 vCPU", config.num_cpus));
+  }
+  if (config.memory_bytes < kMinMemoryBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--memory %d MiB is below the minimum of %d MiB",
+                        config.memory_bytes >> 20, kMinMemoryBytes >> 20));
+  }
+  if (config.memory_bytes % x86_64::kPageSize != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--memory %d bytes is not a multiple of 4 KiB", config.memory_bytes));
+  }
+  absl::StatusOr<KvmDevice> kvm = KvmDevice::Open(config.kvm_device_path);
+  if (!kvm.ok()) return kvm.status();
+  const int limit = std::min(kvm->max_vcpus(), x86_64::kMaxVcpus);
+  if (config.num_cpus > limit) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--cpus %d exceeds the limit of %d (KVM allows %d, ktvm's xAPIC "
+        "tables %d)",
+        config.num_cpus, limit, kvm->max_vcpus(), x86_64::kMaxVcpus));
+  }
+  absl::StatusOr<Vm> vm = Vm::Create(*kvm);
+  if (!vm.ok()) return vm.status();
+  absl::StatusOr<GuestRam> ram = GuestRam::Create(
+      config.memory_bytes, x86_64::kMmioHoleStart, x86_64::kMmioHoleEnd);
+  if (!ram.ok()) return ram.status();
+
+  std::unique_ptr<Machine> m(new Machine(std::move(config), std::move(*kvm),
+                                         std::move(*vm), std::move(*ram)));
+  // TSS/identity map first: KVM wants them before vCPUs exist on Intel.
+  if (absl::Status s = m->vm_.SetTssAndIdentityMap(x86_64::kKvmTssAddr,
+                                                   x86_64::kKvmIdentityMapAddr);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          m->vm_.CreateIrqchip(/*split=*/false, x86_64::kIoapicPins);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = m->vm_.CreatePit(); !s.ok()) return s;
+  uint32_t slot = 0;
+  for (const RamRegion& r : m->ram_.regions()) {
+    if (absl::Status s =
+            m->vm_.SetUserMemoryRegion(slot++, r.gpa, r.size, r.host);
+        !s.ok()) {
+      return s;
+    }
+  }
+  const auto as_bytes = [](const std::string& s) {
+    return absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(s.data()),
+                               s.size());
+  };
+  absl::StatusOr<x86_64::KernelBoot> boot = x86_64::LoadKernel(
+      m->ram_, as_bytes(m->config_.kernel), as_bytes(m->config_.initramfs),
+      m->config_.extra_cmdline, m->config_.num_cpus);
+  if (!boot.ok()) return boot.status();
+  m->boot_ = *boot;
+  // The images now live in guest RAM; do not keep a second copy.
+  m->config_.kernel = std::string();
+  m->config_.initramfs = std::string();
+
+  if (absl::Status s = m->SetUpDevices(); !s.ok()) return s;
+  absl::StatusOr<std::vector<kvm_cpuid_entry2>> cpuid =
+      m->kvm_.GetSupportedCpuid();
+  if (!cpuid.ok()) {
+    // kvm_pvm refuses KVM_GET_SUPPORTED_CPUID; the host's leaves are the
+    // next best base for the topology patching.
+    m->cpuid_note_ = absl::StrFormat(
+        "%s; using the host's CPUID leaves instead", cpuid.status().message());
+    cpuid = x86_64::HostCpuidEntries();
+  }
+  for (int i = 0; i < m->config_.num_cpus; ++i) {
+    absl::StatusOr<Vcpu> vcpu = Vcpu::Create(m->kvm_, m->vm_, i);
+    if (!vcpu.ok()) return vcpu.status();
+    auto owned = std::make_unique<Vcpu>(std::move(*vcpu));
+    std::string note;
+    if (absl::Status s =
+            x86_64::ConfigureVcpu(*owned, m->config_.num_cpus, *cpuid, m->boot_,
+                                  m->config_.ap_start, &note);
+        !s.ok()) {
+      return s;
+    }
+    if (!note.empty() && i == 0) {
+      absl::StrAppend(&m->cpuid_note_, m->cpuid_note_.empty() ? "" : "; ", note,
+                      " (kvm_pvm: the guest sees KVM's defaults)");
+    }
+    m->vcpus_.push_back(std::move(owned));
+  }
+  return m;
+}
+
+Machine::Machine(MachineConfig config, KvmDevice kvm, Vm vm, GuestRam ram)
+    : config_(std::move(config)),
+      kvm_(std::move(kvm)),
+      vm_(std::move(vm)),
+      ram_(std::move(ram)) {}
+
+Machine::~Machine() { Stop(); }
+
+absl::Status Machine::SetUpDevices() {
+  com1_ = std::make_unique<Uart8250>(
+      [this](std::string_view b) { OnConsole(b); },
+      [this](bool level) { RaiseIrq(kCom1Irq, level); });
+  com2_ = std::make_unique<Uart8250>(
+      [this](std::string_view b) { OnControlBytes(b); },
+      [this](bool level) { RaiseIrq(kCom2Irq, level); });
+  i8042_ = std::make_unique<I8042>([this] {
+    Finish({MachineExit::Reason::kI8042Reset, -1,
+            "guest pulsed the reset line through the i8042 (command 0xfe)"});
+  });
+  if (absl::Status s = pio_.Register(kCom1Port, kUartPortCount, com1_.get());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = pio_.Register(kCom2Port, kUartPortCount, com2_.get());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = pio_.Register(kI8042DataPort, 5, i8042_.get());
+      !s.ok()) {
+    return s;
+  }
+  return pio_.Register(kBootTimerPort, 1, &boot_timer_);
+}
+
+void Machine::RaiseIrq(int irq, bool level) {
+  kvm_irq_level line{};
+  line.irq = irq;
+  line.level = level ? 1 : 0;
+  ::ioctl(vm_.fd(), KVM_IRQ_LINE, &line);
+}
+
+void Machine::OnConsole(std::string_view bytes) {
+  int64_t expected = 0;
+  first_console_ns_.compare_exchange_strong(expected,
+                                            absl::GetCurrentTimeNanos());
+  {
+    absl::MutexLock lock(&mu_);
+    console_tail_.Append(bytes);
+  }
+  if (config_.console) config_.console(bytes);
+}
+
+void Machine::OnControlBytes(std::string_view bytes) {
+  std::vector<std::string> complete;
+  {
+    absl::MutexLock lock(&mu_);
+    for (char c : bytes) {
+      if (c == '\n') {
+        if (!control_pending_.empty() && control_pending_.back() == '\r') {
+          control_pending_.pop_back();
+        }
+        complete.push_back(std::move(control_pending_));
+        control_pending_.clear();
+      } else if (control_pending_.size() < kMaxControlLineBytes) {
+        control_pending_.push_back(c);
+      }
+    }
+    control_lines_.insert(control_lines_.end(), complete.begin(),
+                          complete.end());
+  }
+  if (config_.control_line) {
+    for (const std::string& line : complete) config_.control_line(line);
+  }
+}
+
+void Machine::Finish(MachineExit exit) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (exit_.has_value()) return;  // the first reason wins
+    exit_ = std::move(exit);
+  }
+  for (auto& t : threads_) t->RequestStop();
+}
+
+absl::Status Machine::Start() {
+  if (absl::Status s = VcpuThread::InstallKickSignal(); !s.ok()) return s;
+  for (auto& vcpu : vcpus_) {
+    threads_.push_back(std::make_unique<VcpuThread>(
+        vcpu.get(), &pio_, &mmio_, [this](const VcpuStopEvent& e) {
+          Finish({FromVcpuStop(e.reason), e.vcpu,
+                  absl::StrFormat("vCPU %d: %s: %s", e.vcpu,
+                                  VcpuStopReasonName(e.reason), e.detail)});
+        }));
+  }
+  for (auto& t : threads_) t->Start();
+  return absl::OkStatus();
+}
+
+MachineExit Machine::Wait(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return exit_.has_value();
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&ended), timeout)) {
+    return {MachineExit::Reason::kTimeout, -1,
+            absl::StrFormat("guest still running after %s",
+                            absl::FormatDuration(timeout))};
+  }
+  return *exit_;
+}
+
+void Machine::Stop() {
+  Finish({MachineExit::Reason::kStopped, -1, "stopped by the VMM"});
+  for (auto& t : threads_) t->RequestStop();
+  for (auto& t : threads_) t->Join();
+}
+
+std::vector<VcpuSnapshot> Machine::Freeze(absl::Duration timeout) {
+  for (auto& t : threads_) t->RequestPause();
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<VcpuSnapshot> out;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    VcpuThread& t = *threads_[i];
+    if (t.WaitParked(std::max(absl::ZeroDuration(), deadline - absl::Now()))) {
+      out.push_back(t.snapshot());
+    } else {
+      VcpuSnapshot missing;
+      missing.vcpu = static_cast<int>(i);
+      missing.parked = false;
+      missing.error = t.running() ? "did not park before the timeout"
+                                  : "vCPU thread has ended";
+      out.push_back(std::move(missing));
+    }
+  }
+  return out;
+}
+
+void Machine::Resume() {
+  for (auto& t : threads_) t->Resume();
+}
+
+std::string Machine::ConsoleTail(size_t max_bytes) const {
+  absl::MutexLock lock(&mu_);
+  return console_tail_.Tail(max_bytes);
+}
+
+std::vector<std::string> Machine::ControlLines() const {
+  absl::MutexLock lock(&mu_);
+  return control_lines_;
+}
+
+IoStats Machine::io_stats() const {
+  IoStats s;
+  s.unknown_port_reads = pio_.unknown_reads();
+  s.unknown_port_writes = pio_.unknown_writes();
+  s.unknown_mmio_reads = mmio_.unknown_reads();
+  s.unknown_mmio_writes = mmio_.unknown_writes();
+  s.last_unknown_port = pio_.last_unknown_addr();
+  s.last_unknown_mmio = mmio_.last_unknown_addr();
+  return s;
+}
+
+}  // namespace ktvm::vmm

@@ -1,0 +1,149 @@
+// A complete KVM machine: guest RAM, the VM with its interrupt controllers,
+// the kernel loaded, vCPUs configured, legacy devices on the port bus, and
+// one thread per vCPU. Architecture details stay in vmm/x86_64/.
+#ifndef KTVM_VMM_MACHINE_H_
+#define KTVM_VMM_MACHINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "vmm/devices/boot_timer.h"
+#include "vmm/devices/byte_ring.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/io_bus.h"
+#include "vmm/devices/uart_8250.h"
+#include "vmm/kvm/guest_ram.h"
+#include "vmm/kvm/kvm_device.h"
+#include "vmm/kvm/vcpu.h"
+#include "vmm/kvm/vcpu_thread.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/x86_64/kernel_loader.h"
+#include "vmm/x86_64/vcpu_setup.h"
+
+namespace ktvm::vmm {
+
+inline constexpr uint64_t kMinMemoryBytes = 32ULL << 20;
+inline constexpr size_t kConsoleTailBytes = 256 * 1024;
+
+struct MachineConfig {
+  std::string kvm_device_path = kDefaultKvmDevicePath;
+  int num_cpus = 1;
+  uint64_t memory_bytes = 512ULL << 20;
+  // The kernel image (bzImage or PVH ELF) and an optional initramfs, as
+  // bytes: the caller reads the files so bad paths are usage errors.
+  std::string kernel;
+  std::string initramfs;
+  std::string extra_cmdline;
+  x86_64::ApStart ap_start = x86_64::ApStart::kSipi;
+  // COM1 bytes as they arrive (also kept in the console tail).
+  std::function<void(std::string_view)> console;
+  // Complete COM2 lines without the newline.
+  std::function<void(std::string_view)> control_line;
+};
+
+struct MachineExit {
+  enum class Reason {
+    kTripleFault,
+    kI8042Reset,
+    kPoweroff,  // KVM system event shutdown
+    kReset,     // KVM system event reset
+    kFailEntry,
+    kInternalError,
+    kVmmError,
+    kStopped,  // Stop() was called
+    kTimeout,  // Wait() gave up; the VM still runs
+  };
+  Reason reason = Reason::kStopped;
+  int vcpu = -1;
+  std::string detail;
+};
+
+const char* MachineExitReasonName(MachineExit::Reason reason);
+
+struct IoStats {
+  uint64_t unknown_port_reads = 0;
+  uint64_t unknown_port_writes = 0;
+  uint64_t unknown_mmio_reads = 0;
+  uint64_t unknown_mmio_writes = 0;
+  uint64_t last_unknown_port = 0;
+  uint64_t last_unknown_mmio = 0;
+};
+
+class Machine {
+ public:
+  // Errors: InvalidArgument/OutOfRange for bad configuration or images (the
+  // user's fault), Unavailable/PermissionDenied/FailedPrecondition when KVM
+  // is missing or lacks something, Internal for everything else.
+  static absl::StatusOr<std::unique_ptr<Machine>> Create(MachineConfig config);
+  ~Machine();
+
+  absl::Status Start();
+  // Blocks until the guest ends or `timeout` passes (reason kTimeout).
+  MachineExit Wait(absl::Duration timeout);
+  // Ends every vCPU thread (idempotent).
+  void Stop();
+
+  // Parks every vCPU and returns their registers; a vCPU that did not park
+  // within `timeout` has parked == false.
+  std::vector<VcpuSnapshot> Freeze(absl::Duration timeout);
+  void Resume();
+
+  int num_vcpus() const { return static_cast<int>(vcpus_.size()); }
+  const GuestRam& ram() const { return ram_; }
+  const x86_64::KernelBoot& boot() const { return boot_; }
+  const KvmDevice& kvm() const { return kvm_; }
+  // Non-empty when CPUID came from a fallback (and why).
+  const std::string& cpuid_note() const { return cpuid_note_; }
+  std::string ConsoleTail(size_t max_bytes) const;
+  std::vector<std::string> ControlLines() const;
+  IoStats io_stats() const;
+  // Wall-clock ns of the guest's first write to the boot-timer port, and of
+  // the first COM1 byte; 0 when not (yet) seen.
+  int64_t first_boot_timer_write_ns() const {
+    return boot_timer_.first_write_ns();
+  }
+  int64_t first_console_byte_ns() const { return first_console_ns_.load(); }
+
+ private:
+  Machine(MachineConfig config, KvmDevice kvm, Vm vm, GuestRam ram);
+  absl::Status SetUpDevices();
+  void OnConsole(std::string_view bytes);
+  void OnControlBytes(std::string_view bytes);
+  void RaiseIrq(int irq, bool level);
+  void Finish(MachineExit exit);
+
+  MachineConfig config_;
+  KvmDevice kvm_;
+  Vm vm_;
+  GuestRam ram_;
+  x86_64::KernelBoot boot_{};
+  std::string cpuid_note_;
+  IoBus pio_{"port"};
+  IoBus mmio_{"mmio"};
+  std::unique_ptr<Uart8250> com1_;
+  std::unique_ptr<Uart8250> com2_;
+  std::unique_ptr<I8042> i8042_;
+  BootTimer boot_timer_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::vector<std::unique_ptr<VcpuThread>> threads_;
+  std::atomic<int64_t> first_console_ns_{0};
+
+  mutable absl::Mutex mu_;
+  std::optional<MachineExit> exit_ ABSL_GUARDED_BY(mu_);
+  ByteRing console_tail_ ABSL_GUARDED_BY(mu_){kConsoleTailBytes};
+  std::string control_pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> control_lines_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ktvm::vmm
+
+#endif  // KTVM_VMM_MACHINE_H_

@@ -1,0 +1,424 @@
+// ktvm: boots a kernel under KVM, streams its console, follows the guest
+// init's control channel, and exits with a code saying how it went (see
+// exit_codes.h and README.md).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "vmm/exit_codes.h"
+#include "vmm/guest/control_protocol.h"
+#include "vmm/guest/initramfs.h"
+#include "vmm/kvm/kvm_device.h"
+#include "vmm/machine.h"
+#include "vmm/x86_64/setup_header.h"
+#include "vmm/x86_64/speed_probe.h"
+
+ABSL_FLAG(std::string, kernel, "",
+          "Kernel to boot: a bzImage (Linux x86 boot protocol >= 2.12, "
+          "entered at its 64-bit entry) or an ELF vmlinux with a Xen PVH "
+          "note. Default: the kernel tools/setup.sh fetched "
+          "(.cache/ktvm/kernel/bzImage in the workspace).");
+ABSL_FLAG(std::string, initramfs, "",
+          "A ready-made initramfs (cpio, optionally compressed) passed to "
+          "the kernel as is. Mutually exclusive with --scheduler/--run/"
+          "--include, which make ktvm build one.");
+ABSL_FLAG(std::string, scheduler, "",
+          "Host path of a sched_ext scheduler binary. ktvm packs it (with its "
+          "shared libraries) into a generated initramfs; the guest init "
+          "starts it and waits for /sys/kernel/sched_ext/state = enabled.");
+ABSL_FLAG(std::string, sched_args, "",
+          "Arguments for the scheduler, split on spaces.");
+ABSL_FLAG(std::string, run, "",
+          "Workload command the guest init runs (with /bin/sh -c when busybox "
+          "is packed) once the scheduler is enabled; its exit status becomes "
+          "ktvm's result.");
+ABSL_FLAG(std::vector<std::string>, include, {},
+          "Extra files for the generated initramfs, host:/guest/path, "
+          "comma-separated or repeated.");
+ABSL_FLAG(std::string, guest_init, "",
+          "The static guest init for generated initramfs images. Default: "
+          "//vmm/guest:init from this binary's runfiles.");
+ABSL_FLAG(int, cpus, 1, "Number of vCPUs (1 up to KVM's limit, at most 254).");
+ABSL_FLAG(std::string, memory, "512M",
+          "Guest RAM, bytes with an optional K/M/G suffix (minimum 32M). "
+          "Above 3G the rest is placed above 4 GiB (the MMIO hole).");
+ABSL_FLAG(std::string, cmdline, "",
+          "Words appended to ktvm's default kernel command line "
+          "(console=ttyS0 ... reboot=k panic=-1).");
+ABSL_FLAG(absl::Duration, timeout, absl::Minutes(10),
+          "Give up (exit code 6) when the guest has not ended after this long; "
+          "0 waits forever.");
+ABSL_FLAG(std::string, accel, "auto",
+          "auto | kvm | tcg. auto times a calibration guest under KVM and "
+          "uses KVM only where it runs at hardware speed (or for a tiny "
+          "purpose-built guest); tcg (QEMU) arrives with the freeze-and-dump "
+          "work.");
+ABSL_FLAG(std::string, dump, "",
+          "Where freeze-and-dump writes its FailureDumpReport when the "
+          "scheduler fails (not available in this build; see README).");
+ABSL_FLAG(bool, json, false,
+          "Also write the report as proto3 JSON next to --dump (with "
+          "freeze-and-dump).");
+ABSL_FLAG(std::string, kvm_device, ktvm::vmm::kDefaultKvmDevicePath,
+          "The KVM device node.");
+ABSL_FLAG(std::string, ap_start, "sipi",
+          "How secondary vCPUs start: sipi (they wait for the guest's "
+          "INIT-SIPI-SIPI, as Linux expects) or vmm (ktvm starts them at the "
+          "kernel entry; for small test guests).");
+
+namespace ktvm::vmm {
+namespace {
+
+// A guest image this small is a purpose-built test guest, which runs fine
+// even where KVM only emulates.
+constexpr uint64_t kTinyGuestBytes = 1 << 20;
+
+struct UsageError {
+  std::string message;
+};
+
+int Fail(ExitCode code, const std::string& message) {
+  std::fprintf(stderr, "ktvm: error: %s\n", message.c_str());
+  return code;
+}
+
+absl::StatusOr<uint64_t> ParseMemory(const std::string& text) {
+  if (text.empty()) return absl::InvalidArgumentError("--memory is empty");
+  uint64_t multiplier = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'K':
+    case 'k':
+      multiplier = 1ULL << 10;
+      digits.pop_back();
+      break;
+    case 'M':
+    case 'm':
+      multiplier = 1ULL << 20;
+      digits.pop_back();
+      break;
+    case 'G':
+    case 'g':
+      multiplier = 1ULL << 30;
+      digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value == 0 ||
+      value > (1ULL << 40) / multiplier) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--memory %s is not a size like 512M or 2G", text));
+  }
+  return value * multiplier;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     const char* what) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(
+        absl::StrFormat("%s %s: no such file", what, path));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %s: not a regular file", what, path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("%s %s: cannot be opened", what, path));
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string DefaultKernelPath() {
+  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  const std::string root = workspace ? workspace : ".";
+  return root + "/.cache/ktvm/kernel/bzImage";
+}
+
+std::string DefaultGuestInit(const char* argv0) {
+  for (const std::string& candidate :
+       {std::string(argv0) + ".runfiles/ktvm/vmm/guest/init",
+        std::string("vmm/guest/init")}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// Memory footprint the image asks for, to tell a tiny test guest from a
+// real kernel.
+uint64_t ImageFootprint(const std::string& image) {
+  absl::StatusOr<x86_64::BzImage> bz = x86_64::ParseBzImage(absl::MakeConstSpan(
+      reinterpret_cast<const uint8_t*>(image.data()), image.size()));
+  if (bz.ok()) return std::max<uint64_t>(bz->init_size, bz->kernel_size);
+  return image.size();
+}
+
+struct GuestOutcome {
+  bool workload_seen = false;
+  int64_t workload_status = 0;
+  bool scheduler_failed = false;
+  std::string scheduler_reason;
+};
+
+void FollowControlLine(std::string_view line, GuestOutcome& outcome) {
+  std::fprintf(stderr, "ktvm: guest: %.*s\n", static_cast<int>(line.size()),
+               line.data());
+  absl::StatusOr<guest::ControlEvent> event = guest::ParseControlLine(line);
+  if (!event.ok()) return;
+  if (event->kind == guest::ControlEventKind::kWorkloadExit) {
+    outcome.workload_seen = true;
+    absl::StatusOr<int64_t> status = event->GetInt("status");
+    outcome.workload_status = status.ok() ? *status : 1;
+  } else if (event->kind == guest::ControlEventKind::kSchedulerFailed) {
+    outcome.scheduler_failed = true;
+    outcome.scheduler_reason = event->Get("reason").value_or("");
+  }
+}
+
+int Run(const char* argv0) {
+  // --- flags ---
+  absl::StatusOr<uint64_t> memory = ParseMemory(absl::GetFlag(FLAGS_memory));
+  if (!memory.ok())
+    return Fail(kExitUsage, std::string(memory.status().message()));
+  const int cpus = absl::GetFlag(FLAGS_cpus);
+  if (cpus < 1) {
+    return Fail(kExitUsage,
+                absl::StrFormat("--cpus %d: need at least 1 vCPU", cpus));
+  }
+  const std::string accel = absl::GetFlag(FLAGS_accel);
+  if (accel != "auto" && accel != "kvm" && accel != "tcg") {
+    return Fail(
+        kExitUsage,
+        absl::StrFormat("--accel %s: expected auto, kvm or tcg", accel));
+  }
+  const std::string ap_start = absl::GetFlag(FLAGS_ap_start);
+  if (ap_start != "sipi" && ap_start != "vmm") {
+    return Fail(
+        kExitUsage,
+        absl::StrFormat("--ap_start %s: expected sipi or vmm", ap_start));
+  }
+  const bool build_initramfs = !absl::GetFlag(FLAGS_scheduler).empty() ||
+                               !absl::GetFlag(FLAGS_run).empty() ||
+                               !absl::GetFlag(FLAGS_include).empty();
+  if (build_initramfs && !absl::GetFlag(FLAGS_initramfs).empty()) {
+    return Fail(kExitUsage,
+                "--initramfs cannot be combined with --scheduler/--run/"
+                "--include (those build the initramfs)");
+  }
+
+  // --- inputs ---
+  std::string kernel_path = absl::GetFlag(FLAGS_kernel);
+  if (kernel_path.empty()) kernel_path = DefaultKernelPath();
+  absl::StatusOr<std::string> kernel = ReadFile(kernel_path, "--kernel");
+  if (!kernel.ok())
+    return Fail(kExitUsage, std::string(kernel.status().message()));
+  std::string initramfs;
+  if (!absl::GetFlag(FLAGS_initramfs).empty()) {
+    absl::StatusOr<std::string> bytes =
+        ReadFile(absl::GetFlag(FLAGS_initramfs), "--initramfs");
+    if (!bytes.ok())
+      return Fail(kExitUsage, std::string(bytes.status().message()));
+    initramfs = std::move(*bytes);
+  } else if (build_initramfs) {
+    guest::InitramfsSpec spec;
+    spec.init_path = absl::GetFlag(FLAGS_guest_init);
+    if (spec.init_path.empty()) spec.init_path = DefaultGuestInit(argv0);
+    if (spec.init_path.empty()) {
+      return Fail(kExitUsage,
+                  "cannot find the guest init; pass --guest_init (built by "
+                  "//vmm/guest:init)");
+    }
+    spec.scheduler_path = absl::GetFlag(FLAGS_scheduler);
+    for (absl::string_view arg : absl::StrSplit(absl::GetFlag(FLAGS_sched_args),
+                                                ' ', absl::SkipEmpty())) {
+      spec.scheduler_args.emplace_back(arg);
+    }
+    spec.run_command = absl::GetFlag(FLAGS_run);
+    for (const std::string& pair : absl::GetFlag(FLAGS_include)) {
+      absl::StatusOr<guest::IncludeFile> inc = guest::ParseIncludePair(pair);
+      if (!inc.ok())
+        return Fail(kExitUsage, std::string(inc.status().message()));
+      spec.includes.push_back(*inc);
+    }
+    absl::StatusOr<std::string> built = guest::BuildInitramfs(spec);
+    if (!built.ok()) {
+      return Fail(
+          ExitCodeForSetupError(built.status()),
+          "building the initramfs: " + std::string(built.status().message()));
+    }
+    initramfs = std::move(*built);
+  }
+
+  // --- accelerator ---
+  if (accel == "tcg") {
+    return Fail(kExitEnvironment,
+                "--accel=tcg: the QEMU TCG backend arrives with the "
+                "freeze-and-dump work (issue 7) and is not in this build");
+  }
+  const std::string kvm_path = absl::GetFlag(FLAGS_kvm_device);
+  if (accel == "auto") {
+    absl::StatusOr<x86_64::SpeedProbe> probe = x86_64::ProbeKvmSpeed(kvm_path);
+    if (!probe.ok()) {
+      return Fail(ExitCodeForSetupError(probe.status()),
+                  std::string(probe.status().message()) +
+                      "; --accel=auto would fall back to QEMU TCG, which "
+                      "arrives with the freeze-and-dump work");
+    }
+    std::fprintf(stderr, "ktvm: %s\n", DescribeSpeedProbe(*probe).c_str());
+    const uint64_t footprint = ImageFootprint(*kernel);
+    if (!probe->native) {
+      if (footprint + initramfs.size() > kTinyGuestBytes) {
+        return Fail(kExitEnvironment,
+                    absl::StrFormat(
+                        "--accel=auto: KVM on this host only emulates, so it "
+                        "cannot run this %d-byte kernel; QEMU TCG would be "
+                        "picked, and it arrives with the freeze-and-dump "
+                        "work. --accel=kvm forces KVM anyway.",
+                        footprint));
+      }
+      std::fprintf(stderr,
+                   "ktvm: accel: kvm (emulating, but this %d-byte guest is a "
+                   "small purpose-built one)\n",
+                   footprint);
+    } else {
+      std::fprintf(stderr, "ktvm: accel: kvm\n");
+    }
+  } else if (KvmDevice::IsPvmHost()) {
+    std::fprintf(stderr,
+                 "ktvm: warning: /dev/kvm is served by kvm_pvm here and only "
+                 "emulates non-PVM guests; a Linux kernel will not boot\n");
+  }
+
+  // --- machine ---
+  GuestOutcome outcome;
+  MachineConfig config;
+  config.kvm_device_path = kvm_path;
+  config.num_cpus = cpus;
+  config.memory_bytes = *memory;
+  config.kernel = std::move(*kernel);
+  config.initramfs = std::move(initramfs);
+  config.extra_cmdline = absl::GetFlag(FLAGS_cmdline);
+  config.ap_start = ap_start == "vmm" ? x86_64::ApStart::kLongModeAtEntry
+                                      : x86_64::ApStart::kSipi;
+  config.console = [](std::string_view bytes) {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    std::fflush(stdout);
+  };
+  config.control_line = [&outcome](std::string_view line) {
+    FollowControlLine(line, outcome);
+  };
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<Machine>> machine =
+      Machine::Create(std::move(config));
+  if (!machine.ok()) {
+    return Fail(ExitCodeForSetupError(machine.status()),
+                std::string(machine.status().message()));
+  }
+  std::fprintf(
+      stderr, "ktvm: booting %s (%s entry at 0x%x), %d vCPU(s), %d MiB\n",
+      kernel_path.c_str(),
+      (*machine)->boot().entry_kind == x86_64::BootEntry::kPvh32 ? "PVH 32-bit"
+                                                                 : "64-bit",
+      (*machine)->boot().entry, cpus, *memory >> 20);
+  if (!(*machine)->cpuid_note().empty()) {
+    std::fprintf(stderr, "ktvm: note: %s\n", (*machine)->cpuid_note().c_str());
+  }
+  if (absl::Status s = (*machine)->Start(); !s.ok()) {
+    return Fail(kExitInternal, std::string(s.message()));
+  }
+  absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
+  if (timeout <= absl::ZeroDuration()) timeout = absl::InfiniteDuration();
+  MachineExit exit = (*machine)->Wait(timeout);
+  (*machine)->Stop();
+  const IoStats io = (*machine)->io_stats();
+  std::fprintf(stderr,
+               "ktvm: guest ended: %s (%s) after %s; unknown port accesses "
+               "%d (last 0x%x), unknown MMIO accesses %d\n",
+               MachineExitReasonName(exit.reason), exit.detail.c_str(),
+               absl::FormatDuration(absl::Now() - start).c_str(),
+               io.unknown_port_reads + io.unknown_port_writes,
+               io.last_unknown_port,
+               io.unknown_mmio_reads + io.unknown_mmio_writes);
+
+  // --- result ---
+  if (outcome.scheduler_failed) {
+    return Fail(kExitSchedulerFailed,
+                "scheduler failed: " + outcome.scheduler_reason +
+                    " (freeze-and-dump is not in this build: no report)");
+  }
+  if (outcome.workload_seen) {
+    if (outcome.workload_status == 0) return kExitOk;
+    return Fail(kExitWorkloadFailed,
+                absl::StrFormat("workload exited with status %d",
+                                outcome.workload_status));
+  }
+  switch (exit.reason) {
+    case MachineExit::Reason::kPoweroff:
+    case MachineExit::Reason::kReset:
+    case MachineExit::Reason::kI8042Reset:
+      if (!absl::GetFlag(FLAGS_run).empty()) {
+        return Fail(kExitWorkloadFailed,
+                    "the guest ended without reporting the workload's exit");
+      }
+      return kExitOk;
+    case MachineExit::Reason::kTimeout:
+      return Fail(kExitTimeout, exit.detail);
+    case MachineExit::Reason::kInternalError:
+      if (KvmDevice::IsPvmHost()) {
+        return Fail(kExitEnvironment,
+                    "KVM failed to emulate the guest (" + exit.detail +
+                        "); KVM here is kvm_pvm and cannot run a stock "
+                        "kernel");
+      }
+      return Fail(kExitWorkloadFailed, "guest crashed: " + exit.detail);
+    case MachineExit::Reason::kTripleFault:
+    case MachineExit::Reason::kFailEntry:
+      return Fail(kExitWorkloadFailed, "guest crashed: " + exit.detail);
+    case MachineExit::Reason::kVmmError:
+    case MachineExit::Reason::kStopped:
+      return Fail(kExitInternal, exit.detail);
+  }
+  return kExitInternal;
+}
+
+}  // namespace
+}  // namespace ktvm::vmm
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "boots a kernel under KVM for sched_ext scheduler testing.\n"
+      "  ktvm --kernel bzImage [--scheduler BIN --run CMD] [--cpus N] "
+      "[--memory 512M]\n"
+      "Exit codes: 0 ok, 1 workload failed/guest crashed, 2 usage error, "
+      "3 scheduler failed, 4 environment error (KVM/accelerator), "
+      "5 internal error, 6 timeout.");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "ktvm: error: unexpected argument '%s'\n", rest[1]);
+    return ktvm::vmm::kExitUsage;
+  }
+  return ktvm::vmm::Run(argv[0]);
+}

@@ -1,0 +1,20 @@
+// The host's own CPUID leaves as kvm_cpuid_entry2 records: the fallback when
+// KVM_GET_SUPPORTED_CPUID is refused (kvm_pvm returns EINVAL for it), so the
+// guest still gets a CPUID table ktvm can patch for its topology.
+#ifndef KTVM_VMM_X86_64_HOST_CPUID_H_
+#define KTVM_VMM_X86_64_HOST_CPUID_H_
+
+#include <linux/kvm.h>
+
+#include <vector>
+
+namespace ktvm::vmm::x86_64 {
+
+// Basic and extended leaves up to the host's maxima; indexed leaves (4, 7,
+// 0xb, 0xd, 0x1f) enumerated by subleaf. Virtualisation extensions
+// (VMX, SVM) are hidden: KVM does not offer nested virtualisation here.
+std::vector<kvm_cpuid_entry2> HostCpuidEntries();
+
+}  // namespace ktvm::vmm::x86_64
+
+#endif  // KTVM_VMM_X86_64_HOST_CPUID_H_

@@ -1,0 +1,56 @@
+#include "vmm/x86_64/vcpu_setup.h"
+
+#include "vmm/x86_64/cpuid.h"
+#include "vmm/x86_64/msrs.h"
+#include "vmm/x86_64/regs.h"
+
+namespace ktvm::vmm::x86_64 {
+
+absl::Status ConfigureVcpu(Vcpu& vcpu, int num_cpus,
+                           absl::Span<const kvm_cpuid_entry2> supported_cpuid,
+                           const KernelBoot& boot, ApStart ap_start,
+                           std::string* cpuid_note) {
+  const bool is_boot_cpu = vcpu.index() == 0;
+  const std::vector<kvm_cpuid_entry2> cpuid = PatchCpuid(
+      supported_cpuid, CpuTopology{static_cast<uint32_t>(vcpu.index()),
+                                   static_cast<uint32_t>(num_cpus)});
+  if (absl::Status s = vcpu.SetCpuid(cpuid); !s.ok()) {
+    if (!KvmDevice::IsPvmHost()) return s;
+    *cpuid_note = std::string(s.message());
+  }
+  if (absl::Status s = vcpu.SetMsrs(BootMsrs()); !s.ok()) {
+    if (!KvmDevice::IsPvmHost()) return s;
+    if (!cpuid_note->empty()) cpuid_note->append("; ");
+    cpuid_note->append(std::string(s.message()));
+  }
+  if (absl::Status s = vcpu.SetFpu(DefaultFpu()); !s.ok()) return s;
+  absl::StatusOr<kvm_lapic_state> lapic = vcpu.GetLapic();
+  if (!lapic.ok()) return lapic.status();
+  if (absl::Status s = vcpu.SetLapic(WithVirtualWireLint(*lapic)); !s.ok()) {
+    return s;
+  }
+  if (!is_boot_cpu && ap_start == ApStart::kSipi) {
+    // Wait for INIT-SIPI. KVM does this by itself for APs with an in-kernel
+    // LAPIC, but kvm_pvm leaves them runnable, so say it explicitly.
+    return vcpu.SetMpState(kvm_mp_state{KVM_MP_STATE_UNINITIALIZED});
+  }
+
+  absl::StatusOr<kvm_sregs> sregs = vcpu.GetSregs();
+  if (!sregs.ok()) return sregs.status();
+  const bool pvh = boot.entry_kind == BootEntry::kPvh32;
+  if (absl::Status s = vcpu.SetSregs(pvh ? ProtectedMode32Sregs(*sregs)
+                                         : LongModeSregs(*sregs));
+      !s.ok()) {
+    return s;
+  }
+  const kvm_regs regs = pvh ? PvhEntryRegs(boot.entry, boot.boot_info)
+                            : BzImageEntryRegs(boot.entry, boot.boot_info);
+  if (absl::Status s = vcpu.SetRegs(regs); !s.ok()) return s;
+  if (!is_boot_cpu) {
+    kvm_mp_state runnable{KVM_MP_STATE_RUNNABLE};
+    if (absl::Status s = vcpu.SetMpState(runnable); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ktvm::vmm::x86_64
