@@ -49,7 +49,22 @@ pvh_start32:
 	cli
 	cld
 	movl %ebx, %esi            /* hvm_start_info, kept across the switch */
-	/* PD: 512 x 2 MiB identity pages (first GiB). */
+	/* Report the PVH entry on COM2 while still in 32-bit mode, so it is
+	 * visible even where the switch to long mode fails. */
+	movl $pvh_ok_msg, %edi
+	cmpl $0x336ec578, (%ebx)   /* hvm_start_info magic */
+	je 3f
+	movl $pvh_bad_msg, %edi
+3:	movw $0x2f8, %dx
+4:	movb (%edi), %al
+	testb %al, %al
+	jz 5f
+	outb %al, %dx
+	incl %edi
+	jmp 4b
+5:
+	/* 4 PDs of 512 x 2 MiB identity pages: the first 4 GiB, LAPIC
+	 * included. */
 	movl $pvh_pd, %edi
 	xorl %ecx, %ecx
 1:	movl %ecx, %eax
@@ -58,11 +73,19 @@ pvh_start32:
 	movl %eax, (%edi,%ecx,8)
 	movl $0, 4(%edi,%ecx,8)
 	incl %ecx
-	cmpl $512, %ecx
+	cmpl $2048, %ecx
 	jne 1b
-	movl $pvh_pd, %eax
+	movl $pvh_pdpt, %edi
+	xorl %ecx, %ecx
+2:	movl %ecx, %eax
+	shll $12, %eax
+	addl $pvh_pd, %eax
 	orl $3, %eax
-	movl %eax, pvh_pdpt
+	movl %eax, (%edi,%ecx,8)
+	movl $0, 4(%edi,%ecx,8)
+	incl %ecx
+	cmpl $4, %ecx
+	jne 2b
 	movl $pvh_pdpt, %eax
 	orl $3, %eax
 	movl %eax, pvh_pml4
@@ -91,11 +114,12 @@ pvh_long_mode:
 	movl $BOOT_KIND_PVH, %r13d
 	jmp common64
 
-/* r12 = boot info, r13 = boot kind. Picks a stack by APIC id. */
+/* r12 = boot info, r13 = boot kind. Picks a stack by APIC id, read from
+ * the LAPIC (CPUID's may be the host's where KVM cannot set CPUID). */
 common64:
-	movl $1, %eax
-	cpuid
-	shrl $24, %ebx             /* initial APIC id */
+	movl $0xfee00020, %eax
+	movl (%rax), %ebx
+	shrl $24, %ebx             /* LAPIC id */
 	movl %ebx, %r14d
 	cmpl $MAX_CPUS, %r14d
 	jae park
@@ -143,10 +167,13 @@ ap_entry64:
 #define T(sym) (sym - ap_trampoline)
 	.code16
 	.globl ap_trampoline, ap_trampoline_end, tramp_cr3, tramp_target
+	.globl tramp_arrived
 ap_trampoline:
 	cli
 	movw %cs, %ax
 	movw %ax, %ds
+	/* Proof of arrival that needs nothing but real mode: count in. */
+	lock incl T(tramp_arrived)
 	lgdtl T(tramp_gdtr)
 	movl %cr4, %eax
 	orl $0x20, %eax
@@ -178,9 +205,15 @@ tramp_cr3:
 	.quad 0
 tramp_target:
 	.quad 0
+tramp_arrived:
+	.long 0
 ap_trampoline_end:
 
 	.section .rodata
+pvh_ok_msg:
+	.asciz "KTVM test-pvh-entry start_info=ok\n"
+pvh_bad_msg:
+	.asciz "KTVM test-pvh-entry start_info=bad\n"
 	.balign 8
 pvh_gdt:
 	.quad 0
@@ -206,7 +239,7 @@ pvh_pml4:
 pvh_pdpt:
 	.skip 4096
 pvh_pd:
-	.skip 4096
+	.skip 4 * 4096
 	.globl stacks
 stacks:
 	.skip STACK_SIZE * MAX_CPUS

@@ -206,10 +206,18 @@ bool VcpuThread::HandleExit() {
       // exit means the vCPU halted for good.
       Report(VcpuStopReason::kUnhandledExit, "vCPU halted (KVM_EXIT_HLT)");
       return false;
-    case KVM_EXIT_SHUTDOWN:
-      Report(VcpuStopReason::kTripleFault,
-             "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+    case KVM_EXIT_SHUTDOWN: {
+      std::string detail = "guest triple-faulted (KVM_EXIT_SHUTDOWN)";
+      if (auto regs = vcpu_->GetRegs(); regs.ok()) {
+        absl::StrAppendFormat(&detail, " rip=0x%x", regs->rip);
+      }
+      if (auto sregs = vcpu_->GetSregs(); sregs.ok()) {
+        absl::StrAppendFormat(&detail, " cr0=0x%x efer=0x%x cs.l=%d",
+                              sregs->cr0, sregs->efer, sregs->cs.l);
+      }
+      Report(VcpuStopReason::kTripleFault, detail);
       return false;
+    }
     case KVM_EXIT_SYSTEM_EVENT:
       if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
         Report(VcpuStopReason::kSystemReset, "guest requested a reset");
