@@ -10,7 +10,11 @@ namespace {
 
 using guest::ControlEventKind;
 
+// Start of the kernel half of the address space: 4-level paging, and 5-level
+// (CR4.LA57, which QEMU's "-cpu max" offers and Linux then uses).
 constexpr uint64_t kKernelHalfStart = 0xffff800000000000ULL;
+constexpr uint64_t kKernelHalfStartLa57 = 0xff00000000000000ULL;
+constexpr uint64_t kCr4La57 = 1u << 12;
 
 TEST(FreezeTest, FreezeReadRegistersAndMemoryThenResume) {
   GuestSpec spec;
@@ -43,9 +47,18 @@ TEST(FreezeTest, FreezeReadRegistersAndMemoryThenResume) {
     ASSERT_TRUE(v.parked()) << v.note();
     ASSERT_TRUE(v.has_x86_64());
     const auto& r = v.x86_64();
-    std::printf("vCPU %u: rip=%#lx rsp=%#lx cr3=%#lx apic_id=%u (%s)\n",
-                v.index(), r.rip(), r.rsp(), r.cr3(), r.apic_id(),
-                v.note().c_str());
+    std::printf(
+        "vCPU %u: rip=%#lx rsp=%#lx cr3=%#lx gs_base=%#lx kernel_gs_base=%#lx "
+        "apic_id=%u (%s)\n",
+        v.index(), r.rip(), r.rsp(), r.cr3(), r.gs_base(), r.kernel_gs_base(),
+        r.apic_id(), v.note().c_str());
+    // The gdbstub supplied KERNEL_GS_BASE: in the kernel, one of GS_BASE and
+    // KERNEL_GS_BASE holds this CPU's per-CPU base (a kernel address).
+    EXPECT_EQ(v.note().find("gdbstub:"), std::string::npos) << v.note();
+    const uint64_t kernel_half =
+        (r.cr4() & kCr4La57) ? kKernelHalfStartLa57 : kKernelHalfStart;
+    EXPECT_TRUE(r.gs_base() >= kernel_half || r.kernel_gs_base() >= kernel_half)
+        << std::hex << r.gs_base() << " " << r.kernel_gs_base();
     // An idle or sleeping guest sits in the kernel (halt loop).
     EXPECT_GE(r.rip(), kKernelHalfStart);
     EXPECT_NE(r.cr3(), 0u);

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "vmm/backend/gdb_registers.h"
 #include "vmm/backend/guest_memory_bridge.h"
 #include "vmm/backend/x86_register_text.h"
 #include "vmm/guest/control_protocol.h"
@@ -162,6 +163,14 @@ std::vector<std::string> QemuTcgBackend::BuildArgv() const {
       absl::StrCat("socket,id=qmp,path=", temp_dir_, "/qmp.sock"),
       "-mon",
       "chardev=qmp,mode=control",
+      // The gdbstub supplies what "info registers" lacks (KERNEL_GS_BASE,
+      // CR8). QEMU listens; ktvm connects only while frozen, because a
+      // connection pauses a running VM.
+      "-chardev",
+      absl::StrCat("socket,id=gdb,path=", temp_dir_,
+                   "/gdb.sock,server=on,wait=off"),
+      "-gdb",
+      "chardev:gdb",
   };
   if (!options_.initrd.empty()) {
     argv.push_back("-initrd");
@@ -439,6 +448,33 @@ QemuTcgBackend::ReadRegisters() {
     }
   }
 
+  // KERNEL_GS_BASE and CR8 through the gdbstub (best effort).
+  std::vector<std::optional<GdbX86Registers>> gdb_regs(options_.cpus);
+  std::string gdb_error = "not connected";
+  if (!gdb_.has_value()) {
+    absl::StatusOr<GdbRegisterClient> gdb =
+        GdbRegisterClient::Connect(temp_dir_ + "/gdb.sock", absl::Seconds(2));
+    if (gdb.ok()) {
+      gdb_.emplace(*std::move(gdb));
+    } else {
+      gdb_error = std::string(gdb.status().message());
+    }
+  }
+  if (gdb_.has_value()) {
+    absl::StatusOr<std::vector<std::string>> threads = gdb_->Threads();
+    if (!threads.ok()) gdb_error = std::string(threads.status().message());
+    for (const std::string& t : threads.value_or(std::vector<std::string>{})) {
+      const long id = std::strtol(t.c_str(), nullptr, 16);
+      if (id < 1 || id > options_.cpus) continue;
+      absl::StatusOr<GdbX86Registers> r = gdb_->ReadRegisters(t);
+      if (r.ok()) {
+        gdb_regs[id - 1] = *r;
+      } else {
+        gdb_error = std::string(r.status().message());
+      }
+    }
+  }
+
   std::vector<ktvm::report::VcpuState> states(options_.cpus);
   for (int i = 0; i < options_.cpus; ++i) {
     states[i].set_index(i);
@@ -449,20 +485,34 @@ QemuTcgBackend::ReadRegisters() {
     if (cpu.cpu_index < 0 || cpu.cpu_index >= options_.cpus) continue;
     ktvm::report::VcpuState& st = states[cpu.cpu_index];
     st.set_parked(true);
+    const int i = cpu.cpu_index;
+    const bool have_gdb = gdb_regs[i].has_value();
     std::string note =
-        "QEMU TCG (QMP stop + info registers): kernel_gs_base, lstar, cr8 and "
-        "apic_base are not available";
+        have_gdb ? "QEMU TCG (QMP stop, info registers, gdbstub): lstar and "
+                   "apic_base are not available"
+                 : "QEMU TCG (QMP stop, info registers): kernel_gs_base, "
+                   "lstar, cr8 and apic_base are not available (gdbstub: " +
+                       gdb_error + ")";
     if (cpu.halted) note += "; vCPU halted";
-    if (!qom_paths[cpu.cpu_index].empty()) {
+    if (!qom_paths[i].empty()) {
       absl::StatusOr<google::protobuf::Value> apic = qmp_->Execute(
-          "qom-get",
-          absl::StrCat("{\"path\":", JsonQuote(qom_paths[cpu.cpu_index]),
-                       ",\"property\":\"apic-id\"}"));
+          "qom-get", absl::StrCat("{\"path\":", JsonQuote(qom_paths[i]),
+                                  ",\"property\":\"apic-id\"}"));
       if (apic.ok()) {
         cpu.regs.set_apic_id(static_cast<uint32_t>(apic->number_value()));
       } else {
         note +=
             "; apic-id unavailable: " + std::string(apic.status().message());
+      }
+    }
+    if (have_gdb) {
+      const GdbX86Registers& g = *gdb_regs[i];
+      cpu.regs.set_kernel_gs_base(g.kernel_gs_base);
+      cpu.regs.set_cr8(g.cr8);
+      if (g.rip != cpu.regs.rip() || g.cr3 != cpu.regs.cr3()) {
+        note += absl::StrFormat(
+            "; gdbstub and info registers disagree (rip %#x vs %#x)", g.rip,
+            cpu.regs.rip());
       }
     }
     st.set_note(note);

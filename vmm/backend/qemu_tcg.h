@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "vmm/backend/backend.h"
+#include "vmm/backend/gdb_registers.h"
 #include "vmm/backend/qmp_client.h"
 #include "vmm/backend/ram_file_mapping.h"
 #include "vmm/backend/unique_fd.h"
@@ -92,6 +93,7 @@ class QemuTcgBackend : public Backend {
   pid_t qemu_pid_ = -1;
   std::optional<int> qemu_wait_status_;
   std::optional<QmpClient> qmp_;
+  std::optional<GdbRegisterClient> gdb_;  // connected on first use
   UniqueFd com1_;
   UniqueFd com2_;
   UniqueFd wake_read_;
