@@ -27,6 +27,7 @@
 #include "vmm/guest/initramfs.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/machine.h"
+#include "vmm/x86_64/kernel_loader.h"
 #include "vmm/x86_64/setup_header.h"
 #include "vmm/x86_64/speed_probe.h"
 
@@ -203,6 +204,12 @@ int Run(const char* argv0) {
   absl::StatusOr<uint64_t> memory = ParseMemory(absl::GetFlag(FLAGS_memory));
   if (!memory.ok())
     return Fail(kExitUsage, std::string(memory.status().message()));
+  if (*memory < kMinMemoryBytes) {
+    return Fail(
+        kExitUsage,
+        absl::StrFormat("--memory %s is below the minimum of %d MiB",
+                        absl::GetFlag(FLAGS_memory), kMinMemoryBytes >> 20));
+  }
   const int cpus = absl::GetFlag(FLAGS_cpus);
   if (cpus < 1) {
     return Fail(kExitUsage,
@@ -270,6 +277,16 @@ int Run(const char* argv0) {
           "building the initramfs: " + std::string(built.status().message()));
     }
     initramfs = std::move(*built);
+  }
+
+  // Bad images are the user's problem whatever the accelerator.
+  if (absl::Status s = x86_64::CheckKernelFits(
+          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kernel->data()),
+                              kernel->size()),
+          initramfs.size(), *memory);
+      !s.ok()) {
+    return Fail(kExitUsage,
+                absl::StrFormat("--kernel %s: %s", kernel_path, s.message()));
   }
 
   // --- accelerator ---
@@ -415,6 +432,12 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 workload failed/guest crashed, 2 usage error, "
       "3 scheduler failed, 4 environment error (KVM/accelerator), "
       "5 internal error, 6 timeout.");
+  absl::FlagsUsageConfig usage;
+  // --help lists the flags defined in this file.
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "vmm/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::fprintf(stderr, "ktvm: error: unexpected argument '%s'\n", rest[1]);

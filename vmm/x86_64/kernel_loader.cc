@@ -194,6 +194,26 @@ absl::StatusOr<KernelBoot> LoadPvhElf(const GuestRam& ram,
 
 }  // namespace
 
+absl::Status CheckKernelFits(absl::Span<const uint8_t> kernel,
+                             uint64_t initrd_size, uint64_t memory_bytes) {
+  const uint64_t below_hole = std::min(memory_bytes, kMmioHoleStart);
+  if (LooksLikeElf(kernel)) {
+    absl::StatusOr<PvhKernel> elf = ParsePvhElf(kernel);
+    if (!elf.ok()) return elf.status();
+    const uint64_t end = (elf->end + kPageSize - 1) & ~(kPageSize - 1);
+    if (end + initrd_size > below_hole) {
+      return absl::OutOfRangeError(absl::StrFormat(
+          "ELF kernel (to 0x%x) and initramfs (%d bytes) do not fit in 0x%x "
+          "bytes of RAM below the hole; raise --memory",
+          end, initrd_size, below_hole));
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<BzImage> image = ParseBzImage(kernel);
+  if (!image.ok()) return image.status();
+  return PlanBzImageLoad(*image, below_hole, initrd_size).status();
+}
+
 absl::StatusOr<KernelBoot> LoadKernel(const GuestRam& ram,
                                       absl::Span<const uint8_t> kernel,
                                       absl::Span<const uint8_t> initrd,

@@ -29,6 +29,13 @@ struct KernelBoot {
   uint16_t protocol;  // bzImage boot protocol; 0 for PVH
 };
 
+// Checks, before any VM exists, that `kernel` is a bootable image (bzImage or
+// PVH ELF) and that it and an initramfs of `initrd_size` bytes fit in
+// `memory_bytes` of guest RAM. Errors are the user's (InvalidArgument,
+// OutOfRange) and name the value at fault.
+absl::Status CheckKernelFits(absl::Span<const uint8_t> kernel,
+                             uint64_t initrd_size, uint64_t memory_bytes);
+
 // `ram_below_hole`/`ram_above_4g` describe the RAM layout for E820.
 absl::StatusOr<KernelBoot> LoadKernel(const GuestRam& ram,
                                       absl::Span<const uint8_t> kernel,
