@@ -22,6 +22,14 @@ ABSL_FLAG(int, expect_scheduler_status, -1,
           "scheduler exit status; -1: do not check");
 ABSL_FLAG(std::string, expect_exit, "poweroff",
           "how the guest ends: poweroff, reset or any");
+ABSL_FLAG(std::vector<std::string>, expect_event, {},
+          "control events (e.g. scheduler-failed) that must arrive");
+ABSL_FLAG(std::vector<std::string>, expect_no_event, {},
+          "control events that must not arrive");
+ABSL_FLAG(int, enable_timeout_ms, 30000,
+          "how long the init waits for sched_ext to be enabled");
+ABSL_FLAG(std::string, extra_cmdline, "",
+          "appended to the kernel command line");
 ABSL_FLAG(int, cpus, 2, "vCPUs");
 ABSL_FLAG(int, memory_mib, 512, "guest RAM");
 ABSL_FLAG(int, timeout_s, 55, "guest time limit");
@@ -41,6 +49,8 @@ TEST(GuestExpectationsTest, Run) {
   spec.run = absl::GetFlag(FLAGS_run);
   spec.cpus = absl::GetFlag(FLAGS_cpus);
   spec.memory_mib = absl::GetFlag(FLAGS_memory_mib);
+  spec.enable_timeout_ms = absl::GetFlag(FLAGS_enable_timeout_ms);
+  spec.extra_cmdline = absl::GetFlag(FLAGS_extra_cmdline);
   auto guest = MakeGuest(spec);
   ASSERT_TRUE(guest.ok()) << guest.status();
   ASSERT_TRUE((*guest)->Start({}).ok());
@@ -61,6 +71,19 @@ TEST(GuestExpectationsTest, Run) {
         << console;
   }
   const auto events = ParseEvents((*guest)->ControlLines());
+  auto has_event = [&](const std::string& name) {
+    for (const auto& e : events) {
+      if (e.name == name) return true;
+    }
+    return false;
+  };
+  for (const std::string& name : absl::GetFlag(FLAGS_expect_event)) {
+    EXPECT_TRUE(has_event(name)) << "no control event " << name << "\n"
+                                 << console;
+  }
+  for (const std::string& name : absl::GetFlag(FLAGS_expect_no_event)) {
+    EXPECT_FALSE(has_event(name)) << "unexpected control event " << name;
+  }
   if (const int want = absl::GetFlag(FLAGS_expect_workload_status); want >= 0) {
     const auto* work = FindEvent(events, ControlEventKind::kWorkloadExit);
     ASSERT_NE(work, nullptr) << console;

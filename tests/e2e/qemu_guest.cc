@@ -39,6 +39,7 @@ absl::StatusOr<std::unique_ptr<backend::QemuTcgBackend>> MakeGuest(
   opts.kernel = KernelPath();
   opts.initrd = initrd;
   opts.cmdline = "console=ttyS0 panic=-1 oops=panic";
+  if (!spec.extra_cmdline.empty()) opts.cmdline += " " + spec.extra_cmdline;
   opts.cpus = spec.cpus;
   opts.memory_mib = spec.memory_mib;
   return backend::QemuTcgBackend::Create(opts);

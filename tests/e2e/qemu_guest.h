@@ -21,6 +21,7 @@ struct GuestSpec {
   int cpus = 2;
   uint64_t memory_mib = 512;
   int enable_timeout_ms = 30000;
+  std::string extra_cmdline;  // appended to the kernel command line
 };
 
 // Runfiles paths of the test inputs (relative to the test's working dir).

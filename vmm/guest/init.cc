@@ -122,40 +122,79 @@ struct Config {
   int workload_timeout_ms = 0;
 };
 
-Config ReadConfig(const char* path) {
-  Config config;
-  FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return config;
-  char* line = nullptr;
-  size_t cap = 0;
-  ssize_t len;
-  while ((len = getline(&line, &cap, f)) > 0) {
-    std::string_view l(line, static_cast<size_t>(len));
-    while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) {
-      l.remove_suffix(1);
-    }
-    if (l.empty() || l[0] == '#') continue;
-    const size_t eq = l.find('=');
-    if (eq == std::string_view::npos) continue;
-    const std::string_view key = l.substr(0, eq);
-    std::string value;
-    if (!DecodeControlValueTo(l.substr(eq + 1), &value)) {
-      Fatal("bad escape in /ktvm/config line: " + std::string(l));
-    }
-    if (key == "scheduler") {
-      config.scheduler = value;
-    } else if (key == "arg") {
-      config.args.push_back(value);
-    } else if (key == "run") {
-      config.run = value;
-    } else if (key == "enable_timeout_ms") {
-      config.enable_timeout_ms = std::atoi(value.c_str());
-    } else if (key == "workload_timeout_ms") {
-      config.workload_timeout_ms = std::atoi(value.c_str());
-    }
+// Applies one "key=value" setting (value percent-encoded). `source` names
+// where it came from for error messages.
+void ApplySetting(std::string_view key, std::string_view encoded,
+                  std::string_view source, Config& config,
+                  bool& args_from_cmdline) {
+  std::string value;
+  if (!DecodeControlValueTo(encoded, &value)) {
+    Fatal("bad %XX escape in " + std::string(source) + " setting " +
+          std::string(key));
   }
-  std::free(line);
-  std::fclose(f);
+  if (key == "scheduler") {
+    config.scheduler = value;
+  } else if (key == "arg") {
+    // Arguments on the kernel command line replace the config file's.
+    if (source == "/proc/cmdline" && !args_from_cmdline) {
+      config.args.clear();
+      args_from_cmdline = true;
+    }
+    config.args.push_back(value);
+  } else if (key == "run") {
+    config.run = value;
+  } else if (key == "enable_timeout_ms") {
+    config.enable_timeout_ms = std::atoi(value.c_str());
+  } else if (key == "workload_timeout_ms") {
+    config.workload_timeout_ms = std::atoi(value.c_str());
+  }
+}
+
+// /ktvm/config first, then "ktvm.<key>=<value>" words of the kernel command
+// line, which override it (same keys and encoding).
+Config ReadConfig() {
+  Config config;
+  bool args_from_cmdline = false;
+  if (FILE* f = std::fopen("/ktvm/config", "re"); f != nullptr) {
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+      std::string_view l(line, static_cast<size_t>(len));
+      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) {
+        l.remove_suffix(1);
+      }
+      if (l.empty() || l[0] == '#') continue;
+      const size_t eq = l.find('=');
+      if (eq == std::string_view::npos) continue;
+      ApplySetting(l.substr(0, eq), l.substr(eq + 1), "/ktvm/config", config,
+                   args_from_cmdline);
+    }
+    std::free(line);
+    std::fclose(f);
+  }
+  std::string cmdline;
+  if (FILE* f = std::fopen("/proc/cmdline", "re"); f != nullptr) {
+    char buf[4096];
+    const size_t n = std::fread(buf, 1, sizeof(buf), f);
+    cmdline.assign(buf, n);
+    std::fclose(f);
+  }
+  size_t pos = 0;
+  while (pos < cmdline.size()) {
+    size_t end = cmdline.find_first_of(" \n", pos);
+    if (end == std::string::npos) end = cmdline.size();
+    const std::string_view word =
+        std::string_view(cmdline).substr(pos, end - pos);
+    pos = end + 1;
+    constexpr std::string_view kPrefix = "ktvm.";
+    if (word.substr(0, kPrefix.size()) != kPrefix) continue;
+    const size_t eq = word.find('=');
+    if (eq == std::string_view::npos) continue;
+    ApplySetting(word.substr(kPrefix.size(), eq - kPrefix.size()),
+                 word.substr(eq + 1), "/proc/cmdline", config,
+                 args_from_cmdline);
+  }
   return config;
 }
 
@@ -238,7 +277,7 @@ class Init {
       const pid_t pid = Spawn({"/bin/busybox", "--install", "-s", "/bin"});
       if (pid > 0) waitpid(pid, &status, 0);
     }
-    config_ = ReadConfig("/ktvm/config");
+    config_ = ReadConfig();
     if (!config_.scheduler.empty() && !StartScheduler()) {
       StopScheduler();
       PowerOff();
