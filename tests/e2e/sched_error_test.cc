@@ -45,7 +45,7 @@ TEST(SchedErrorTest, StalledTaskTripsTheWatchdog) {
   GuestSpec spec;
   spec.scheduler_args = {"--mode=stall", "--stall_comm=ktvm_stall",
                          "--timeout_ms=4500"};
-  spec.run = "/ktvm/scheduler --spin_ms=9000 --comm=ktvm_stall";
+  spec.run = "/ktvm/scheduler --spin_ms=30000 --comm=ktvm_stall";
   auto guest = MakeGuest(spec);
   ASSERT_TRUE(guest.ok()) << guest.status();
   ASSERT_TRUE((*guest)->Start({}).ok());

@@ -10,8 +10,9 @@
  * kind >= 1024). It prints the exit kind, reason and message.
  *
  * Helper mode for stall tests (no BPF): `ktvm_fifo --spin_ms=N --comm=NAME`
- * renames itself to NAME and spins for N ms, so ktvm_fifo in stall mode can
- * pick it out by comm.
+ * renames itself to NAME and spins for N ms (less if a scheduler that was
+ * enabled gets disabled meanwhile), so ktvm_fifo in stall mode can pick it
+ * out by comm.
  */
 #include <errno.h>
 #include <signal.h>
@@ -52,19 +53,49 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* "enabled", "disabled", ... or "" when sched_ext is absent. */
+static void read_scx_state(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/kernel/sched_ext/state", "re");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, len - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+}
+
+/*
+ * Spins for up to `ms`; stops early once a BPF scheduler that was enabled at
+ * the start has been disabled (the stall it was meant to cause was caught).
+ */
 static int spin(long long ms, const char *comm)
 {
-	long long end = now_ms() + ms;
+	long long end = now_ms() + ms, next_check = 0;
 	volatile unsigned long long x = 0;
+	char state[32];
+	int was_enabled;
 
 	if (comm && prctl(PR_SET_NAME, comm) != 0) {
 		fprintf(stderr, "ktvm_fifo: prctl(PR_SET_NAME, %s): %s\n", comm,
 			strerror(errno));
 		return 1;
 	}
-	while (now_ms() < end)
+	read_scx_state(state, sizeof(state));
+	was_enabled = strcmp(state, "enabled") == 0;
+	while (now_ms() < end) {
 		for (int i = 0; i < 100000; i++)
 			x += i;
+		if (was_enabled && now_ms() >= next_check) {
+			next_check = now_ms() + 50;
+			read_scx_state(state, sizeof(state));
+			if (strcmp(state, "disabled") == 0)
+				return 0;
+		}
+	}
 	return 0;
 }
 
