@@ -18,16 +18,20 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "vmm/backend/qemu_tcg.h"
 #include "vmm/exit_codes.h"
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/machine.h"
+#include "vmm/x86_64/boot_params.h"
 #include "vmm/x86_64/kernel_loader.h"
+#include "vmm/x86_64/layout.h"
 #include "vmm/x86_64/setup_header.h"
 #include "vmm/x86_64/speed_probe.h"
 
@@ -68,9 +72,9 @@ ABSL_FLAG(absl::Duration, timeout, absl::Minutes(10),
           "0 waits forever.");
 ABSL_FLAG(std::string, accel, "auto",
           "auto | kvm | tcg. auto times a calibration guest under KVM and "
-          "uses KVM only where it runs at hardware speed (or for a tiny "
-          "purpose-built guest); tcg (QEMU) arrives with the freeze-and-dump "
-          "work.");
+          "uses KVM where it runs at hardware speed (or for a tiny "
+          "purpose-built guest), otherwise QEMU TCG (qemu-system-x86_64), "
+          "and says which and why.");
 ABSL_FLAG(std::string, dump, "",
           "Where freeze-and-dump writes its FailureDumpReport when the "
           "scheduler fails (not available in this build; see README).");
@@ -90,6 +94,10 @@ namespace {
 // A guest image this small is a purpose-built test guest, which runs fine
 // even where KVM only emulates.
 constexpr uint64_t kTinyGuestBytes = 1 << 20;
+
+constexpr char kDemoWorkload[] =
+    "echo ktvm demo: $(uname -sr) on $(nproc) CPUs, sched_ext state: "
+    "$(cat /sys/kernel/sched_ext/state)";
 
 struct UsageError {
   std::string message;
@@ -199,6 +207,187 @@ void FollowControlLine(std::string_view line, GuestOutcome& outcome) {
   }
 }
 
+enum class Ending {
+  kGuestEnded,       // poweroff, reset, i8042 reset
+  kGuestCrashed,     // triple fault, failed entry, kernel panic
+  kEmulationFailed,  // KVM could not emulate (kvm_pvm hosts)
+  kTimeout,
+  kVmmFailed,
+};
+
+struct RunResult {
+  Ending ending;
+  std::string detail;
+  std::string console_tail;
+};
+
+struct RunSettings {
+  std::string kernel_path;
+  std::string kernel;
+  std::string initramfs;       // bytes (KVM); written to a file for QEMU
+  std::string initramfs_path;  // --initramfs as given, if any
+  std::string cmdline;
+  int cpus;
+  uint64_t memory;
+  std::string kvm_path;
+  std::string ap_start;
+  absl::Duration timeout;
+};
+
+void ToStdout(std::string_view bytes) {
+  std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  std::fflush(stdout);
+}
+
+absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
+  MachineConfig config;
+  config.kvm_device_path = run.kvm_path;
+  config.num_cpus = run.cpus;
+  config.memory_bytes = run.memory;
+  config.kernel = std::move(run.kernel);
+  config.initramfs = std::move(run.initramfs);
+  config.extra_cmdline = run.cmdline;
+  config.ap_start = run.ap_start == "vmm" ? x86_64::ApStart::kLongModeAtEntry
+                                          : x86_64::ApStart::kSipi;
+  config.console = ToStdout;
+  config.control_line = [&outcome](std::string_view line) {
+    FollowControlLine(line, outcome);
+  };
+  absl::StatusOr<std::unique_ptr<Machine>> machine =
+      Machine::Create(std::move(config));
+  if (!machine.ok()) return machine.status();
+  Machine& m = **machine;
+  std::fprintf(stderr,
+               "ktvm: booting %s (%s entry at 0x%x), %d vCPU(s), %d MiB\n",
+               run.kernel_path.c_str(),
+               m.boot().entry_kind == x86_64::BootEntry::kPvh32 ? "PVH 32-bit"
+                                                                : "64-bit",
+               m.boot().entry, run.cpus, run.memory >> 20);
+  if (!m.cpuid_note().empty()) {
+    std::fprintf(stderr, "ktvm: note: %s\n", m.cpuid_note().c_str());
+  }
+  if (absl::Status s = m.Start(); !s.ok())
+    return absl::InternalError(s.message());
+  const MachineExit exit = m.Wait(run.timeout);
+  m.Stop();
+  const IoStats io = m.io_stats();
+  std::fprintf(stderr,
+               "ktvm: guest ended: %s (%s); unknown port accesses %d (last "
+               "0x%x), unknown MMIO accesses %d\n",
+               MachineExitReasonName(exit.reason), exit.detail.c_str(),
+               io.unknown_port_reads + io.unknown_port_writes,
+               io.last_unknown_port,
+               io.unknown_mmio_reads + io.unknown_mmio_writes);
+  RunResult r;
+  r.console_tail = m.ConsoleTail(64 * 1024);
+  r.detail = absl::StrFormat("%s: %s", MachineExitReasonName(exit.reason),
+                             exit.detail);
+  switch (exit.reason) {
+    case MachineExit::Reason::kPoweroff:
+    case MachineExit::Reason::kReset:
+    case MachineExit::Reason::kI8042Reset:
+      r.ending = Ending::kGuestEnded;
+      break;
+    case MachineExit::Reason::kTimeout:
+      r.ending = Ending::kTimeout;
+      r.detail = exit.detail;
+      break;
+    case MachineExit::Reason::kInternalError:
+      if (KvmDevice::IsPvmHost()) {
+        r.ending = Ending::kEmulationFailed;
+        r.detail = "KVM failed to emulate the guest (" + exit.detail +
+                   "); KVM here is kvm_pvm and cannot run a stock kernel: "
+                   "use --accel=tcg";
+      } else {
+        r.ending = Ending::kGuestCrashed;
+      }
+      break;
+    case MachineExit::Reason::kTripleFault:
+    case MachineExit::Reason::kFailEntry:
+      r.ending = Ending::kGuestCrashed;
+      break;
+    case MachineExit::Reason::kVmmError:
+    case MachineExit::Reason::kStopped:
+      r.ending = Ending::kVmmFailed;
+      break;
+  }
+  return r;
+}
+
+absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
+  backend::QemuTcgOptions options;
+  options.kernel = run.kernel_path;
+  options.cpus = run.cpus;
+  options.memory_mib = run.memory >> 20;
+  absl::StatusOr<std::string> cmdline =
+      x86_64::BuildKernelCmdline(run.cmdline, x86_64::kCmdlineMaxBytes - 1);
+  if (!cmdline.ok()) return cmdline.status();
+  options.cmdline = *cmdline;
+  std::string temp_initrd;
+  if (!run.initramfs_path.empty()) {
+    options.initrd = run.initramfs_path;
+  } else if (!run.initramfs.empty()) {
+    char path[] = "/tmp/ktvm-initramfs-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) return absl::InternalError("cannot create a temporary file");
+    const bool written =
+        ::write(fd, run.initramfs.data(), run.initramfs.size()) ==
+        static_cast<ssize_t>(run.initramfs.size());
+    ::close(fd);
+    temp_initrd = path;
+    if (!written) {
+      ::unlink(path);
+      return absl::InternalError("cannot write the temporary initramfs");
+    }
+    options.initrd = temp_initrd;
+  }
+  absl::StatusOr<std::unique_ptr<backend::QemuTcgBackend>> qemu =
+      backend::QemuTcgBackend::Create(options);
+  if (!qemu.ok()) {
+    if (!temp_initrd.empty()) ::unlink(temp_initrd.c_str());
+    return absl::FailedPreconditionError(
+        absl::StrCat("QEMU TCG backend: ", qemu.status().message()));
+  }
+  std::fprintf(stderr, "ktvm: booting %s under QEMU TCG, %d vCPU(s), %d MiB\n",
+               run.kernel_path.c_str(), run.cpus, run.memory >> 20);
+  backend::BackendCallbacks callbacks;
+  callbacks.console = ToStdout;
+  callbacks.control_line = [&outcome](std::string_view line) {
+    FollowControlLine(line, outcome);
+  };
+  absl::Status started = (*qemu)->Start(callbacks);
+  if (!temp_initrd.empty()) ::unlink(temp_initrd.c_str());
+  if (!started.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("QEMU TCG backend: ", started.message()));
+  }
+  absl::StatusOr<backend::GuestExit> exit = (*qemu)->WaitForExit(run.timeout);
+  RunResult r;
+  if (!exit.ok()) {
+    r.ending = absl::IsDeadlineExceeded(exit.status()) ? Ending::kTimeout
+                                                       : Ending::kVmmFailed;
+    r.detail = absl::IsDeadlineExceeded(exit.status())
+                   ? absl::StrFormat("guest still running after %s",
+                                     absl::FormatDuration(run.timeout))
+                   : std::string(exit.status().message());
+  } else {
+    r.detail = exit->detail;
+    switch (exit->reason) {
+      case backend::GuestExit::Reason::kPoweroff:
+      case backend::GuestExit::Reason::kReset:
+        r.ending = Ending::kGuestEnded;
+        break;
+      case backend::GuestExit::Reason::kStopped:
+      case backend::GuestExit::Reason::kCrashed:
+        r.ending = Ending::kVmmFailed;
+        break;
+    }
+  }
+  r.console_tail = (*qemu)->ConsoleTail(64 * 1024);
+  (void)(*qemu)->Stop();
+  return r;
+}
+
 int Run(const char* argv0) {
   // --- flags ---
   absl::StatusOr<uint64_t> memory = ParseMemory(absl::GetFlag(FLAGS_memory));
@@ -226,6 +415,20 @@ int Run(const char* argv0) {
     return Fail(
         kExitUsage,
         absl::StrFormat("--ap_start %s: expected sipi or vmm", ap_start));
+  }
+  // No inputs at all: the demo (the kernel setup fetched, a short
+  // workload). The bundled demo scheduler arrives with freeze-and-dump.
+  const bool demo = absl::GetFlag(FLAGS_kernel).empty() &&
+                    absl::GetFlag(FLAGS_initramfs).empty() &&
+                    absl::GetFlag(FLAGS_scheduler).empty() &&
+                    absl::GetFlag(FLAGS_run).empty() &&
+                    absl::GetFlag(FLAGS_include).empty();
+  if (demo) {
+    absl::SetFlag(&FLAGS_run, kDemoWorkload);
+    std::fprintf(stderr,
+                 "ktvm: no --kernel given: demo run of the kernel "
+                 "tools/setup.sh fetched with a short workload (no scheduler "
+                 "yet)\n");
   }
   const bool build_initramfs = !absl::GetFlag(FLAGS_scheduler).empty() ||
                                !absl::GetFlag(FLAGS_run).empty() ||
@@ -290,95 +493,84 @@ int Run(const char* argv0) {
   }
 
   // --- accelerator ---
-  if (accel == "tcg") {
-    return Fail(kExitEnvironment,
-                "--accel=tcg: the QEMU TCG backend arrives with the "
-                "freeze-and-dump work (issue 7) and is not in this build");
-  }
   const std::string kvm_path = absl::GetFlag(FLAGS_kvm_device);
+  bool use_tcg = accel == "tcg";
   if (accel == "auto") {
     absl::StatusOr<x86_64::SpeedProbe> probe = x86_64::ProbeKvmSpeed(kvm_path);
     if (!probe.ok()) {
-      return Fail(ExitCodeForSetupError(probe.status()),
-                  std::string(probe.status().message()) +
-                      "; --accel=auto would fall back to QEMU TCG, which "
-                      "arrives with the freeze-and-dump work");
-    }
-    std::fprintf(stderr, "ktvm: %s\n", DescribeSpeedProbe(*probe).c_str());
-    const uint64_t footprint = ImageFootprint(*kernel);
-    if (!probe->native) {
-      if (footprint + initramfs.size() > kTinyGuestBytes) {
-        return Fail(kExitEnvironment,
-                    absl::StrFormat(
-                        "--accel=auto: KVM on this host only emulates, so it "
-                        "cannot run this %d-byte kernel; QEMU TCG would be "
-                        "picked, and it arrives with the freeze-and-dump "
-                        "work. --accel=kvm forces KVM anyway.",
-                        footprint));
-      }
-      std::fprintf(stderr,
-                   "ktvm: accel: kvm (emulating, but this %d-byte guest is a "
-                   "small purpose-built one)\n",
-                   footprint);
+      std::fprintf(stderr, "ktvm: KVM unusable: %s\n",
+                   std::string(probe.status().message()).c_str());
+      std::fprintf(stderr, "ktvm: accel: tcg (no usable KVM)\n");
+      use_tcg = true;
     } else {
-      std::fprintf(stderr, "ktvm: accel: kvm\n");
+      std::fprintf(stderr, "ktvm: %s\n", DescribeSpeedProbe(*probe).c_str());
+      const uint64_t footprint = ImageFootprint(*kernel);
+      if (probe->native) {
+        std::fprintf(stderr, "ktvm: accel: kvm\n");
+      } else if (footprint + initramfs.size() <= kTinyGuestBytes) {
+        std::fprintf(stderr,
+                     "ktvm: accel: kvm (emulating, but this %d-byte guest is "
+                     "a small purpose-built one)\n",
+                     footprint);
+      } else {
+        std::fprintf(stderr,
+                     "ktvm: accel: tcg (KVM here only emulates; a %d-byte "
+                     "kernel needs hardware virtualisation or QEMU TCG)\n",
+                     footprint);
+        use_tcg = true;
+      }
     }
-  } else if (KvmDevice::IsPvmHost()) {
+  } else if (accel == "kvm" && KvmDevice::IsPvmHost()) {
     std::fprintf(stderr,
                  "ktvm: warning: /dev/kvm is served by kvm_pvm here and only "
                  "emulates non-PVM guests; a Linux kernel will not boot\n");
   }
 
-  // --- machine ---
   GuestOutcome outcome;
-  MachineConfig config;
-  config.kvm_device_path = kvm_path;
-  config.num_cpus = cpus;
-  config.memory_bytes = *memory;
-  config.kernel = std::move(*kernel);
-  config.initramfs = std::move(initramfs);
-  config.extra_cmdline = absl::GetFlag(FLAGS_cmdline);
-  config.ap_start = ap_start == "vmm" ? x86_64::ApStart::kLongModeAtEntry
-                                      : x86_64::ApStart::kSipi;
-  config.console = [](std::string_view bytes) {
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-    std::fflush(stdout);
-  };
-  config.control_line = [&outcome](std::string_view line) {
-    FollowControlLine(line, outcome);
-  };
+  RunSettings run;
+  run.kernel_path = kernel_path;
+  run.kernel = std::move(*kernel);
+  run.initramfs = std::move(initramfs);
+  run.initramfs_path = absl::GetFlag(FLAGS_initramfs);
+  run.cmdline = absl::GetFlag(FLAGS_cmdline);
+  run.cpus = cpus;
+  run.memory = *memory;
+  run.kvm_path = kvm_path;
+  run.ap_start = ap_start;
+  run.timeout = absl::GetFlag(FLAGS_timeout);
+  if (run.timeout <= absl::ZeroDuration())
+    run.timeout = absl::InfiniteDuration();
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::unique_ptr<Machine>> machine =
-      Machine::Create(std::move(config));
-  if (!machine.ok()) {
-    return Fail(ExitCodeForSetupError(machine.status()),
-                std::string(machine.status().message()));
+  absl::StatusOr<RunResult> result =
+      use_tcg ? RunOnTcg(run, outcome) : RunOnKvm(run, outcome);
+  if (!result.ok()) {
+    return Fail(ExitCodeForSetupError(result.status()),
+                std::string(result.status().message()));
   }
-  std::fprintf(
-      stderr, "ktvm: booting %s (%s entry at 0x%x), %d vCPU(s), %d MiB\n",
-      kernel_path.c_str(),
-      (*machine)->boot().entry_kind == x86_64::BootEntry::kPvh32 ? "PVH 32-bit"
-                                                                 : "64-bit",
-      (*machine)->boot().entry, cpus, *memory >> 20);
-  if (!(*machine)->cpuid_note().empty()) {
-    std::fprintf(stderr, "ktvm: note: %s\n", (*machine)->cpuid_note().c_str());
+  const absl::Duration elapsed = absl::Now() - start;
+  if (absl::StrContains(result->console_tail, "Kernel panic - not syncing") &&
+      result->ending == Ending::kGuestEnded) {
+    result->ending = Ending::kGuestCrashed;
+    result->detail = "kernel panic (see the console)";
   }
-  if (absl::Status s = (*machine)->Start(); !s.ok()) {
-    return Fail(kExitInternal, std::string(s.message()));
-  }
-  absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
-  if (timeout <= absl::ZeroDuration()) timeout = absl::InfiniteDuration();
-  MachineExit exit = (*machine)->Wait(timeout);
-  (*machine)->Stop();
-  const IoStats io = (*machine)->io_stats();
+
+  // --- one-screen summary ---
   std::fprintf(stderr,
-               "ktvm: guest ended: %s (%s) after %s; unknown port accesses "
-               "%d (last 0x%x), unknown MMIO accesses %d\n",
-               MachineExitReasonName(exit.reason), exit.detail.c_str(),
-               absl::FormatDuration(absl::Now() - start).c_str(),
-               io.unknown_port_reads + io.unknown_port_writes,
-               io.last_unknown_port,
-               io.unknown_mmio_reads + io.unknown_mmio_writes);
+               "ktvm: ---- summary ----\n"
+               "ktvm:   backend   %s, %d vCPU(s), %d MiB\n"
+               "ktvm:   kernel    %s\n"
+               "ktvm:   ended     %s after %s\n",
+               use_tcg ? "qemu-tcg" : "kvm", cpus, *memory >> 20,
+               kernel_path.c_str(), result->detail.c_str(),
+               absl::FormatDuration(elapsed).c_str());
+  if (outcome.workload_seen) {
+    std::fprintf(stderr, "ktvm:   workload  exit status %d\n",
+                 static_cast<int>(outcome.workload_status));
+  }
+  if (outcome.scheduler_failed) {
+    std::fprintf(stderr, "ktvm:   scheduler failed: %s\n",
+                 outcome.scheduler_reason.c_str());
+  }
 
   // --- result ---
   if (outcome.scheduler_failed) {
@@ -392,31 +584,21 @@ int Run(const char* argv0) {
                 absl::StrFormat("workload exited with status %d",
                                 outcome.workload_status));
   }
-  switch (exit.reason) {
-    case MachineExit::Reason::kPoweroff:
-    case MachineExit::Reason::kReset:
-    case MachineExit::Reason::kI8042Reset:
+  switch (result->ending) {
+    case Ending::kGuestEnded:
       if (!absl::GetFlag(FLAGS_run).empty()) {
         return Fail(kExitWorkloadFailed,
                     "the guest ended without reporting the workload's exit");
       }
       return kExitOk;
-    case MachineExit::Reason::kTimeout:
-      return Fail(kExitTimeout, exit.detail);
-    case MachineExit::Reason::kInternalError:
-      if (KvmDevice::IsPvmHost()) {
-        return Fail(kExitEnvironment,
-                    "KVM failed to emulate the guest (" + exit.detail +
-                        "); KVM here is kvm_pvm and cannot run a stock "
-                        "kernel");
-      }
-      return Fail(kExitWorkloadFailed, "guest crashed: " + exit.detail);
-    case MachineExit::Reason::kTripleFault:
-    case MachineExit::Reason::kFailEntry:
-      return Fail(kExitWorkloadFailed, "guest crashed: " + exit.detail);
-    case MachineExit::Reason::kVmmError:
-    case MachineExit::Reason::kStopped:
-      return Fail(kExitInternal, exit.detail);
+    case Ending::kTimeout:
+      return Fail(kExitTimeout, result->detail);
+    case Ending::kEmulationFailed:
+      return Fail(kExitEnvironment, result->detail);
+    case Ending::kGuestCrashed:
+      return Fail(kExitWorkloadFailed, "guest crashed: " + result->detail);
+    case Ending::kVmmFailed:
+      return Fail(kExitInternal, result->detail);
   }
   return kExitInternal;
 }
