@@ -1,4 +1,5 @@
 // Freeze/registers/memory/resume/stop on a real kernel under QEMU TCG.
+#include <cstring>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -154,6 +155,95 @@ TEST(FreezeTest, ChurnModeReusesSlotsWithNewGenerations) {
   const auto* work = FindEvent(events, ControlEventKind::kWorkloadExit);
   ASSERT_NE(work, nullptr);
   EXPECT_EQ(work->GetInt("status").value_or(-1), 0);
+}
+
+}  // namespace
+}  // namespace ktvm::e2e
+
+namespace ktvm::e2e {
+namespace {
+
+struct E820Range {
+  uint64_t start;
+  uint64_t end;  // inclusive, as the kernel prints it
+};
+
+// "BIOS-e820: [mem 0x0000000100000000-0x000000013fffffff]  System RAM"
+std::vector<E820Range> UsableE820(const std::string& console) {
+  std::vector<E820Range> out;
+  size_t pos = 0;
+  while ((pos = console.find("BIOS-e820: [mem 0x", pos)) != std::string::npos) {
+    const size_t eol = console.find('\n', pos);
+    const std::string line = console.substr(pos, eol - pos);
+    pos = eol;
+    // Older kernels say "usable", 7.x says "System RAM".
+    if (line.find("] usable") == std::string::npos &&
+        line.find("System RAM") == std::string::npos) {
+      continue;
+    }
+    unsigned long long a = 0, b = 0;
+    if (std::sscanf(line.c_str(), "BIOS-e820: [mem 0x%llx-0x%llx]", &a, &b) ==
+        2) {
+      out.push_back({a, b});
+    }
+  }
+  return out;
+}
+
+// 4 GiB of guest RAM: QEMU's pc machine splits it at 3 GiB and puts the
+// rest above 4 GiB. The mapping must agree with what the guest's firmware
+// reports, and the page tables CR3 points at must read back as such.
+TEST(FreezeTest, RamAboveFourGigabytesIsMappedWhereTheGuestSeesIt) {
+  GuestSpec spec;
+  spec.with_scheduler = false;
+  spec.memory_mib = 4096;
+  spec.run = "sleep 3";
+  auto guest = MakeGuest(spec);
+  ASSERT_TRUE(guest.ok()) << guest.status();
+  backend::QemuTcgBackend& b = **guest;
+  ASSERT_TRUE(b.Start({}).ok());
+  ASSERT_TRUE(
+      WaitForEvent(b, ControlEventKind::kWorkloadStarted, absl::Seconds(40)))
+      << b.ConsoleTail(4000);
+  ASSERT_TRUE(b.Freeze().ok());
+  const auto& regions = b.ram().regions();
+  ASSERT_EQ(regions.size(), 2u);
+  const std::vector<E820Range> usable = UsableE820(b.ConsoleTail(1 << 20));
+  ASSERT_FALSE(usable.empty()) << b.ConsoleTail(4000);
+  uint64_t highest = 0;
+  for (const E820Range& r : usable) {
+    bool inside = false;
+    for (const auto& reg : regions) {
+      inside |= r.start >= reg.gpa && r.end < reg.gpa + reg.size;
+    }
+    EXPECT_TRUE(inside) << std::hex << "e820 usable " << r.start << "-" << r.end
+                        << " outside the mapped RAM";
+    highest = std::max(highest, r.end + 1);
+  }
+  EXPECT_EQ(highest, regions[1].gpa + regions[1].size);
+
+  // Every present entry of each vCPU's top-level page table points into RAM.
+  auto regs = b.ReadRegisters();
+  ASSERT_TRUE(regs.ok()) << regs.status();
+  for (const auto& v : *regs) {
+    std::vector<uint8_t> table(4096);
+    const uint64_t root = v.x86_64().cr3() & 0x000ffffffffff000ULL;
+    ASSERT_TRUE(b.ram().Read(root, absl::MakeSpan(table)).ok());
+    int present = 0;
+    for (int i = 0; i < 512; ++i) {
+      uint64_t e;
+      std::memcpy(&e, table.data() + 8 * i, 8);
+      if (!(e & 1)) continue;
+      ++present;
+      const uint64_t next = e & 0x000ffffffffff000ULL;
+      uint8_t probe[8];
+      EXPECT_TRUE(b.ram().Read(next, absl::MakeSpan(probe)).ok())
+          << std::hex << "entry " << i << " -> " << next;
+    }
+    EXPECT_GT(present, 0) << "vCPU " << v.index() << " CR3 " << std::hex
+                          << root;
+  }
+  ASSERT_TRUE(b.Stop().ok());
 }
 
 }  // namespace
