@@ -224,6 +224,7 @@ void ReportWithStatus(std::string_view event, int wstatus,
 
 pid_t Spawn(const std::vector<std::string>& argv) {
   const pid_t pid = fork();
+  if (pid > 0) setpgid(pid, pid);  // also here: no race with kill(-pid)
   if (pid != 0) return pid;
   // Child: its own process group so a timeout can kill the whole workload.
   setpgid(0, 0);
