@@ -124,7 +124,13 @@ TEST(FreezeTest, FreezeReadRegistersAndMemoryThenResume) {
 TEST(FreezeTest, ChurnModeReusesSlotsWithNewGenerations) {
   GuestSpec spec;
   spec.scheduler_args = {"--mode=churn"};
-  spec.run = "for i in $(seq 30); do /bin/true; done; sleep 3";
+  // Real processes (busybox runs "true" without forking): the loader's
+  // spin helper, 30 short ones, then one that lives through the freeze
+  // ("&": a forked child; sh would exec a last plain command in place).
+  spec.run =
+      "for i in $(seq 30); do /ktvm/scheduler --spin_ms=1; done; "
+      "echo churn-loop-done; "
+      "/ktvm/scheduler --spin_ms=4000 --comm=ktvm_last & wait";
   auto guest = MakeGuest(spec);
   ASSERT_TRUE(guest.ok()) << guest.status();
   backend::QemuTcgBackend& b = **guest;
@@ -132,7 +138,13 @@ TEST(FreezeTest, ChurnModeReusesSlotsWithNewGenerations) {
   ASSERT_TRUE(
       WaitForEvent(b, ControlEventKind::kWorkloadStarted, absl::Seconds(40)))
       << b.ConsoleTail(4000);
-  absl::SleepFor(absl::Seconds(1));
+  const absl::Time deadline = absl::Now() + absl::Seconds(40);
+  while (b.ConsoleTail(1 << 20).find("churn-loop-done") == std::string::npos &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // Let the kernel release the last short tasks (that is when they free).
+  absl::SleepFor(absl::Milliseconds(500));
   ASSERT_TRUE(b.Freeze().ok());
   const std::vector<TaskCtxEntry> entries = FindTaskContexts(b.ram());
   ASSERT_GE(entries.size(), 10u);  // kthreads and init have contexts too
@@ -146,8 +158,28 @@ TEST(FreezeTest, ChurnModeReusesSlotsWithNewGenerations) {
   }
   EXPECT_EQ(idxs.size(), entries.size()) << "two live contexts share an idx";
   EXPECT_EQ(pids.size(), entries.size()) << "two live contexts share a pid";
-  std::printf("churn: %zu live task contexts, all with genn >= 1\n",
-              entries.size());
+  // Every free adds exactly one to genn: a live context in churn mode has
+  // been freed once per earlier owner (exit) plus once per allocation
+  // (churn), so its genn is odd; slots given back by the 30 short tasks were
+  // taken again (first clear bit), so some genn is well above 1. (Frees
+  // happen when the kernel releases a task, a little after it exits, so
+  // the short tasks share a few slots rather than one.)
+  int32_t max_genn = 0;
+  for (const TaskCtxEntry& e : entries) {
+    max_genn = std::max(max_genn, e.genn);
+    EXPECT_EQ(e.genn % 2, 1) << "idx " << e.idx << " genn " << e.genn;
+  }
+  std::string all;
+  for (const TaskCtxEntry& e : entries) {
+    all += " " + std::to_string(e.idx) + ":" + std::to_string(e.genn) + ":" +
+           std::to_string(e.pid);
+  }
+  // 30 short tasks through (mostly) one slot: about 1 + 2 * 30.
+  EXPECT_GE(max_genn, 41) << "idx:genn:pid" << all;
+
+  std::printf(
+      "churn: %zu live task contexts, all with genn >= 1, max genn %d\n",
+      entries.size(), max_genn);
   ASSERT_TRUE(b.Resume().ok());
   auto exit = b.WaitForExit(absl::Seconds(40));
   ASSERT_TRUE(exit.ok()) << exit.status();
