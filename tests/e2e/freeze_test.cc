@@ -222,13 +222,15 @@ std::vector<E820Range> UsableE820(const std::string& console) {
   return out;
 }
 
-// 4 GiB of guest RAM: QEMU's pc machine splits it at 3 GiB and puts the
+// 4 GiB of guest RAM (and a CPU without LA57): QEMU's pc machine splits it
+// at 3 GiB and puts the
 // rest above 4 GiB. The mapping must agree with what the guest's firmware
 // reports, and the page tables CR3 points at must read back as such.
 TEST(FreezeTest, RamAboveFourGigabytesIsMappedWhereTheGuestSeesIt) {
   GuestSpec spec;
   spec.with_scheduler = false;
   spec.memory_mib = 4096;
+  spec.cpu_model = "max,la57=off";  // and 4-level paging this time
   spec.run = "sleep 3";
   auto guest = MakeGuest(spec);
   ASSERT_TRUE(guest.ok()) << guest.status();
@@ -258,6 +260,7 @@ TEST(FreezeTest, RamAboveFourGigabytesIsMappedWhereTheGuestSeesIt) {
   auto regs = b.ReadRegisters();
   ASSERT_TRUE(regs.ok()) << regs.status();
   for (const auto& v : *regs) {
+    EXPECT_EQ(v.x86_64().cr4() & kCr4La57, 0u);
     std::vector<uint8_t> table(4096);
     const uint64_t root = v.x86_64().cr3() & 0x000ffffffffff000ULL;
     ASSERT_TRUE(b.ram().Read(root, absl::MakeSpan(table)).ok());

@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<backend::QemuTcgBackend>> MakeGuest(
   opts.cmdline = "console=ttyS0 panic=-1 oops=panic";
   if (!spec.extra_cmdline.empty()) opts.cmdline += " " + spec.extra_cmdline;
   opts.cpus = spec.cpus;
+  opts.cpu_model = spec.cpu_model;
   opts.memory_mib = spec.memory_mib;
   return backend::QemuTcgBackend::Create(opts);
 }

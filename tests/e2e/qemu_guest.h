@@ -19,6 +19,7 @@ struct GuestSpec {
   std::vector<std::string> scheduler_args;
   std::string run;  // workload for /bin/sh -c
   int cpus = 2;
+  std::string cpu_model = "max";
   uint64_t memory_mib = 512;
   int enable_timeout_ms = 30000;
   std::string extra_cmdline;  // appended to the kernel command line

@@ -132,7 +132,7 @@ std::vector<std::string> QemuTcgBackend::BuildArgv() const {
       "-accel",
       "tcg,thread=multi",
       "-cpu",
-      "max",
+      options_.cpu_model,
       "-smp",
       absl::StrCat(options_.cpus),
       "-m",

@@ -35,7 +35,10 @@ struct QemuTcgOptions {
   std::string kernel;   // bzImage or ELF vmlinux (required)
   std::string initrd;   // optional
   std::string cmdline;  // kernel command line as given to -append
-  int cpus = 1;         // 1..255
+  // QEMU -cpu model. "max" offers LA57, so Linux runs with 5-level paging;
+  // "max,la57=off" gives the 4-level paging most real hosts have.
+  std::string cpu_model = "max";
+  int cpus = 1;  // 1..255
   uint64_t memory_mib = 512;
   // Parent of the private temp dir; empty: $TEST_TMPDIR, $TMPDIR or /tmp.
   std::string temp_parent;
