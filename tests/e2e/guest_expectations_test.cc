@@ -11,7 +11,9 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/qemu_guest.h"
 
-ABSL_FLAG(bool, with_scheduler, true, "start ktvm_fifo");
+ABSL_FLAG(bool, with_scheduler, true, "start a scheduler");
+ABSL_FLAG(std::string, scheduler, "tests/schedulers/ktvm_fifo",
+          "runfiles path of the scheduler binary");
 ABSL_FLAG(std::string, sched_args, "", "ktvm_fifo arguments, space separated");
 ABSL_FLAG(std::string, run, "", "workload (/bin/sh -c)");
 ABSL_FLAG(std::vector<std::string>, expect_console, {},
@@ -42,6 +44,7 @@ using guest::ControlEventKind;
 TEST(GuestExpectationsTest, Run) {
   GuestSpec spec;
   spec.with_scheduler = absl::GetFlag(FLAGS_with_scheduler);
+  spec.scheduler_path = absl::GetFlag(FLAGS_scheduler);
   for (absl::string_view a : absl::StrSplit(absl::GetFlag(FLAGS_sched_args),
                                             ' ', absl::SkipEmpty())) {
     spec.scheduler_args.emplace_back(a);

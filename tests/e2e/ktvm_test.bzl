@@ -9,6 +9,7 @@ statuses and how the guest ended.
 def ktvm_test(
         name,
         run,
+        scheduler = "//tests/schedulers:ktvm_fifo",
         scheduler_args = [],
         with_scheduler = True,
         expect_console = [],
@@ -32,6 +33,7 @@ def ktvm_test(
         timeout = "moderate",
         args = [
             "--with_scheduler=%s" % ("true" if with_scheduler else "false"),
+            "--scheduler=$(rootpath %s)" % scheduler,
             "--sched_args='%s'" % " ".join(scheduler_args),
             "--run='%s'" % run.replace("$", "$$").replace("'", "'\\''"),
             "--expect_console='%s'" % ",".join(expect_console),
@@ -45,12 +47,13 @@ def ktvm_test(
             "--cpus=%d" % cpus,
             "--memory_mib=%d" % memory_mib,
         ],
-        data = [
+        data = depset([
+            scheduler,
             "//tests/schedulers:ktvm_fifo",
             "//vmm/guest:init",
             "@kernel//:VERSION",
             "@kernel//:bzImage",
-        ],
+        ]).to_list(),
         tags = ["qemu"] + tags,
         deps = ["//tests/e2e:guest_expectations_main"],
         **kwargs

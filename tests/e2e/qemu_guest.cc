@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<backend::QemuTcgBackend>> MakeGuest(
   guest::InitramfsSpec init;
   init.init_path = "vmm/guest/init";
   if (spec.with_scheduler) {
-    init.scheduler_path = "tests/schedulers/ktvm_fifo";
+    init.scheduler_path = spec.scheduler_path;
     init.scheduler_args = spec.scheduler_args;
   }
   init.run_command = spec.run;

@@ -15,7 +15,9 @@
 namespace ktvm::e2e {
 
 struct GuestSpec {
-  bool with_scheduler = true;  // tests/schedulers:ktvm_fifo
+  bool with_scheduler = true;
+  // Runfiles path of the scheduler binary.
+  std::string scheduler_path = "tests/schedulers/ktvm_fifo";
   std::vector<std::string> scheduler_args;
   std::string run;  // workload for /bin/sh -c
   int cpus = 2;
