@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -618,6 +619,17 @@ absl::Status QemuTcgBackend::Stop() {
 }
 
 const ktvm::memory::GuestMemory& QemuTcgBackend::memory() const {
+  if (guest_memory_ == nullptr) {
+    // Not a recoverable situation for a caller holding a reference: say
+    // plainly why instead of dereferencing null.
+    std::fprintf(stderr,
+                 "ktvm: QemuTcgBackend::memory() called %s; guest RAM is "
+                 "available through ram()\n",
+                 ram_ == nullptr
+                     ? "before a successful Start()"
+                     : "but this build has no //memory:guest_memory bridge");
+    std::abort();
+  }
   return *guest_memory_;
 }
 
