@@ -1,6 +1,9 @@
 // Boots the Debian kernel under QEMU TCG with ktvm's init and ktvm_fifo in
 // ok mode: the scheduler is enabled, the workload exits 0, the guest powers
 // off, and the kernel log says the scheduler was enabled.
+#include <signal.h>
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 #include "tests/e2e/qemu_guest.h"
 
@@ -72,6 +75,23 @@ TEST(BootOkTest, FailingWorkloadStatusIsReported) {
   EXPECT_EQ(work->GetInt("status").value_or(-1), 7);
   EXPECT_NE((*guest)->ConsoleTail(1 << 20).find("failing on purpose"),
             std::string::npos);
+}
+
+TEST(BootOkTest, DestroyingTheBackendKillsQemuAndCleansUp) {
+  GuestSpec spec;
+  spec.run = "sleep 60";
+  auto guest = MakeGuest(spec);
+  ASSERT_TRUE(guest.ok()) << guest.status();
+  ASSERT_TRUE((*guest)->Start({}).ok());
+  ASSERT_TRUE(WaitForEvent(**guest, ControlEventKind::kWorkloadStarted,
+                           absl::Seconds(40)));
+  const pid_t pid = (*guest)->qemu_pid();
+  const std::string dir = (*guest)->temp_dir();
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(access(dir.c_str(), F_OK), 0);
+  guest->reset();  // guest running a 60 s workload
+  EXPECT_NE(kill(pid, 0), 0) << "QEMU pid " << pid << " still exists";
+  EXPECT_NE(access(dir.c_str(), F_OK), 0) << dir << " still exists";
 }
 
 }  // namespace

@@ -73,6 +73,8 @@ class QemuTcgBackend : public Backend {
   // The QEMU command line used (for logs and error messages).
   const std::vector<std::string>& qemu_argv() const { return argv_; }
   const std::string& temp_dir() const { return temp_dir_; }
+  // QEMU's process id while it runs (-1 before Start()).
+  pid_t qemu_pid() const { return qemu_pid_; }
 
  private:
   explicit QemuTcgBackend(QemuTcgOptions options);
