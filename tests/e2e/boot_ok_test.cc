@@ -49,6 +49,15 @@ TEST(BootOkTest, SchedulerEnabledAndWorkloadSucceeds) {
   EXPECT_EQ(sched_exit->GetInt("status").value_or(-1), 0) << console;
   EXPECT_NE(FindEvent(events, ControlEventKind::kPoweroff), nullptr);
   EXPECT_EQ(events.back().kind, ControlEventKind::kPoweroff);
+  // Every event is stamped with the guest's time since boot, in order.
+  int64_t last_t = 0;
+  for (const auto& e : events) {
+    auto t = e.GetInt("t_ms");
+    ASSERT_TRUE(t.ok()) << e.name << ": " << t.status();
+    EXPECT_GE(*t, last_t) << e.name;
+    last_t = *t;
+  }
+  EXPECT_GT(last_t, 500);  // the kernel took a while to reach the init
 
   EXPECT_NE(console.find("sched_ext: BPF scheduler \"ktvm_fifo\" enabled"),
             std::string::npos)

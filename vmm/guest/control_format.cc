@@ -47,7 +47,7 @@ bool DecodeControlValueTo(std::string_view encoded, std::string* out) {
 }
 
 std::string FormatControlLine(std::string_view event,
-                              std::initializer_list<ControlField> fields) {
+                              const std::vector<ControlField>& fields) {
   std::string line(kControlPrefix);
   line.push_back(' ');
   line.append(event);
@@ -62,6 +62,11 @@ std::string FormatControlLine(std::string_view event,
   if (line.size() > kMaxControlLineBytes) line.resize(kMaxControlLineBytes);
   line.push_back('\n');
   return line;
+}
+
+std::string FormatControlLine(std::string_view event,
+                              std::initializer_list<ControlField> fields) {
+  return FormatControlLine(event, std::vector<ControlField>(fields));
 }
 
 }  // namespace ktvm::guest

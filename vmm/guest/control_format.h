@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace ktvm::guest {
 
@@ -42,6 +43,8 @@ bool DecodeControlValueTo(std::string_view encoded, std::string* out);
 // "KTVM <event> k1=v1 k2=v2\n", values encoded with EncodeControlValue.
 std::string FormatControlLine(std::string_view event,
                               std::initializer_list<ControlField> fields = {});
+std::string FormatControlLine(std::string_view event,
+                              const std::vector<ControlField>& fields);
 
 }  // namespace ktvm::guest
 

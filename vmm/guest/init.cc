@@ -35,18 +35,27 @@ void WriteAll(int fd, std::string_view s) {
   }
 }
 
-void Report(std::string_view event,
-            std::initializer_list<ControlField> f = {}) {
+int64_t ClockMs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t MonotonicMs() { return ClockMs(CLOCK_MONOTONIC); }
+
+// Every event carries t_ms, the guest's time since boot, so the host can
+// place it on the guest's own timeline.
+void ReportFields(std::string_view event, std::vector<ControlField> f) {
+  f.push_back({"t_ms", std::to_string(ClockMs(CLOCK_BOOTTIME))});
   const std::string line = FormatControlLine(event, f);
   if (g_control_fd >= 0) WriteAll(g_control_fd, line);
   // Mirror on the console so a human reading COM1 sees the lifecycle too.
   WriteAll(STDOUT_FILENO, "ktvm-init: " + line);
 }
 
-int64_t MonotonicMs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+void Report(std::string_view event,
+            std::initializer_list<ControlField> f = {}) {
+  ReportFields(event, std::vector<ControlField>(f));
 }
 
 void SleepMs(int ms) {
@@ -211,15 +220,7 @@ void ReportWithStatus(std::string_view event, int wstatus,
                       std::string_view reason = "") {
   std::vector<ControlField> f = StatusFields(wstatus);
   if (!reason.empty()) f.push_back({"reason", std::string(reason)});
-  // initializer_list needs a fixed arity; build the line by hand.
-  std::string line(kControlPrefix);
-  line.append(" ").append(event);
-  for (const auto& [k, v] : f) {
-    line.append(" ").append(k).append("=").append(EncodeControlValue(v));
-  }
-  line.push_back('\n');
-  if (g_control_fd >= 0) WriteAll(g_control_fd, line);
-  WriteAll(STDOUT_FILENO, "ktvm-init: " + line);
+  ReportFields(event, std::move(f));
 }
 
 pid_t Spawn(const std::vector<std::string>& argv) {
