@@ -1,6 +1,8 @@
 #include "vmm/machine.h"
 
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -304,6 +306,17 @@ std::string Machine::ConsoleTail(size_t max_bytes) const {
 std::vector<std::string> Machine::ControlLines() const {
   absl::MutexLock lock(&mu_);
   return control_lines_;
+}
+
+uint64_t Machine::GuestResidentBytes() const {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  uint64_t resident = 0;
+  for (const RamRegion& r : ram_.regions()) {
+    std::vector<unsigned char> vec((r.size + page - 1) / page);
+    if (::mincore(r.host, r.size, vec.data()) != 0) continue;
+    for (unsigned char v : vec) resident += (v & 1) ? page : 0;
+  }
+  return resident;
 }
 
 IoStats Machine::io_stats() const {

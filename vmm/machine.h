@@ -112,6 +112,9 @@ class Machine {
     return boot_timer_.first_write_ns();
   }
   int64_t first_console_byte_ns() const { return first_console_ns_.load(); }
+  // Guest RAM pages resident on the host (mincore), to tell the VMM's own
+  // memory from the guest's.
+  uint64_t GuestResidentBytes() const;
 
  private:
   Machine(MachineConfig config, KvmDevice kvm, Vm vm, GuestRam ram);

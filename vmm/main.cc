@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "vmm/backend/qemu_tcg.h"
@@ -81,6 +82,9 @@ ABSL_FLAG(std::string, dump, "",
 ABSL_FLAG(bool, json, false,
           "Also write the report as proto3 JSON next to --dump (with "
           "freeze-and-dump).");
+ABSL_FLAG(bool, print_stats, false,
+          "Print boot timing and memory figures on stderr as one "
+          "'ktvm-stats:' line (used by //vmm:boot_benchmark).");
 ABSL_FLAG(std::string, kvm_device, ktvm::vmm::kDefaultKvmDevicePath,
           "The KVM device node.");
 ABSL_FLAG(std::string, ap_start, "sipi",
@@ -234,6 +238,22 @@ struct RunSettings {
   absl::Duration timeout;
 };
 
+// VmRSS of this process.
+int64_t ResidentSetBytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      int64_t kib = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(
+                               absl::StripPrefix(line, "VmRSS:"), "kB")),
+                           &kib)) {
+        return kib * 1024;
+      }
+    }
+  }
+  return -1;
+}
+
 void ToStdout(std::string_view bytes) {
   std::fwrite(bytes.data(), 1, bytes.size(), stdout);
   std::fflush(stdout);
@@ -270,6 +290,14 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
     return absl::InternalError(s.message());
   const MachineExit exit = m.Wait(run.timeout);
   m.Stop();
+  if (absl::GetFlag(FLAGS_print_stats)) {
+    // Wall-clock ns, comparable with a parent's clock_gettime(REALTIME).
+    std::fprintf(stderr,
+                 "ktvm-stats: first_instruction_ns=%d first_console_ns=%d "
+                 "vmm_rss_bytes=%d guest_resident_bytes=%d\n",
+                 m.first_boot_timer_write_ns(), m.first_console_byte_ns(),
+                 ResidentSetBytes(), m.GuestResidentBytes());
+  }
   const IoStats io = m.io_stats();
   std::fprintf(stderr,
                "ktvm: guest ended: %s (%s); unknown port accesses %d (last "
