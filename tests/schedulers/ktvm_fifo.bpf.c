@@ -71,6 +71,11 @@ __u64 nr_dispatches;
 __u64 nr_stall_drops;
 __u64 nr_alloc_failures;
 
+/* The context of the task that exited last, copied before its slot is
+ * freed. Also puts struct ktvm_task_ctx into the program BTF, where a dump
+ * looks for the allocator's payload type (locals alone do not). */
+struct ktvm_task_ctx last_exited_task;
+
 /* Filled by ops.exit for the loader. */
 __u32 exited;
 __s64 exit_kind;
@@ -182,6 +187,7 @@ __s32 BPF_STRUCT_OPS_SLEEPABLE(ktvm_init_task, struct task_struct *p,
 void BPF_STRUCT_OPS(ktvm_exit_task, struct task_struct *p,
 		    struct scx_exit_task_args *args)
 {
+	struct ktvm_task_ctx __arena *tctx;
 	struct task_slot *slot;
 	union sdt_id id;
 
@@ -189,6 +195,10 @@ void BPF_STRUCT_OPS(ktvm_exit_task, struct task_struct *p,
 	slot = bpf_task_storage_get(&task_slots, p, 0, 0);
 	if (!slot || !slot->data)
 		return;
+	tctx = (struct ktvm_task_ctx __arena *)slot->data->payload;
+	last_exited_task.pid = tctx->pid;
+	last_exited_task.magic = tctx->magic;
+	last_exited_task.counter = tctx->counter;
 	id.val = slot->tid;
 	sdt_free(&task_allocator, id.idx);
 	slot->data = NULL;
