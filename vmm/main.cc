@@ -238,14 +238,16 @@ struct RunSettings {
   absl::Duration timeout;
 };
 
-// VmRSS of this process.
-int64_t ResidentSetBytes() {
+// A resident-memory field of this process from /proc/self/status ("VmRSS",
+// "RssAnon", "RssFile"), in bytes.
+int64_t ResidentSetBytes(absl::string_view field = "VmRSS") {
   std::ifstream status("/proc/self/status");
+  const std::string prefix = absl::StrCat(field, ":");
   for (std::string line; std::getline(status, line);) {
-    if (absl::StartsWith(line, "VmRSS:")) {
+    if (absl::StartsWith(line, prefix)) {
       int64_t kib = 0;
       if (absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(
-                               absl::StripPrefix(line, "VmRSS:"), "kB")),
+                               absl::StripPrefix(line, prefix), "kB")),
                            &kib)) {
         return kib * 1024;
       }
@@ -292,11 +294,13 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
   m.Stop();
   if (absl::GetFlag(FLAGS_print_stats)) {
     // Wall-clock ns, comparable with a parent's clock_gettime(REALTIME).
-    std::fprintf(stderr,
-                 "ktvm-stats: first_instruction_ns=%d first_console_ns=%d "
-                 "vmm_rss_bytes=%d guest_resident_bytes=%d\n",
-                 m.first_boot_timer_write_ns(), m.first_console_byte_ns(),
-                 ResidentSetBytes(), m.GuestResidentBytes());
+    absl::FPrintF(stderr,
+                  "ktvm-stats: first_instruction_ns=%d first_console_ns=%d "
+                  "vmm_rss_bytes=%d guest_resident_bytes=%d "
+                  "rss_file_bytes=%d\n",
+                  m.first_boot_timer_write_ns(), m.first_console_byte_ns(),
+                  ResidentSetBytes(), m.GuestResidentBytes(),
+                  ResidentSetBytes("RssFile"));
   }
   const IoStats io = m.io_stats();
   std::fprintf(stderr,
