@@ -173,12 +173,14 @@ static void spin(uint32_t cpu) {
 
 static void ap_main(uint32_t apic_id) {
   while (!bsp_ready) pause();
-  __atomic_fetch_add(&cpus_up, 1, __ATOMIC_SEQ_CST);
   lock();
   puts_port(COM1, "ktvm test guest: vCPU ");
   putu_port(COM1, apic_id, 10);
   puts_port(COM1, " up\n");
   unlock();
+  /* Counted only after printing, so the boot CPU's "N of M up" (and its
+   * reset) never overtakes an AP's line. */
+  __atomic_fetch_add(&cpus_up, 1, __ATOMIC_SEQ_CST);
   spin(apic_id);
 }
 
