@@ -1,0 +1,140 @@
+// The KVM backend through the Backend interface, on the test guest.
+#include "vmm/kvm_backend.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "vmm/kvm/kvm_device.h"
+#include "vmm/x86_64/gdt.h"
+#include "vmm/x86_64/vcpu_state.h"
+
+namespace ktvm::vmm {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+MachineConfig Config(int cpus, const std::string& cmdline) {
+  MachineConfig c;
+  c.kernel = ReadFile("tests/test_guest/test_guest.bzImage");
+  c.num_cpus = cpus;
+  c.memory_bytes = 64ULL << 20;
+  c.extra_cmdline = cmdline;
+  c.ap_start = x86_64::ApStart::kLongModeAtEntry;
+  return c;
+}
+
+TEST(VcpuStateTest, VmxAttributesOf64BitCode) {
+  const kvm_segment cs =
+      x86_64::SegmentFromGdtEntry(x86_64::BootGdt64()[2], 0x10);
+  // type 0xb, S, present, L, G: 0xa09b.
+  EXPECT_EQ(x86_64::VmxSegmentAttributes(cs), 0xa09bu);
+  kvm_segment unusable{};
+  unusable.unusable = 1;
+  EXPECT_EQ(x86_64::VmxSegmentAttributes(unusable), 1u << 16);
+}
+
+class KvmBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kDefaultKvmDevicePath, R_OK | W_OK) != 0) {
+      GTEST_SKIP() << "NOT RUN: no accessible /dev/kvm";
+    }
+  }
+};
+
+TEST_F(KvmBackendTest, FreezeReadRegistersResumeStop) {
+  absl::StatusOr<std::unique_ptr<KvmBackend>> b =
+      KvmBackend::Create(Config(4, "ktvm_smp=vmm ktvm_test=spin"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->name(), "kvm");
+  EXPECT_EQ((*b)->num_vcpus(), 4);
+  EXPECT_EQ((*b)->ReadRegisters().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  absl::Mutex mu;
+  std::string console;
+  std::vector<std::string> lines;
+  backend::BackendCallbacks cb;
+  cb.console = [&](std::string_view s) {
+    absl::MutexLock l(&mu);
+    console.append(s);
+  };
+  cb.control_line = [&](std::string_view s) {
+    absl::MutexLock l(&mu);
+    lines.emplace_back(s);
+  };
+  ASSERT_TRUE((*b)->Start(cb).ok());
+  auto spinning = [&] {
+    for (const auto& l : lines) {
+      if (absl::StartsWith(l, "KTVM test-action action=spin")) return true;
+    }
+    return false;
+  };
+  {
+    absl::MutexLock l(&mu);
+    ASSERT_TRUE(
+        mu.AwaitWithTimeout(absl::Condition(&spinning), absl::Seconds(60)));
+  }
+  ASSERT_TRUE((*b)->Freeze().ok());
+  std::printf("KvmBackend froze 4 vCPUs in %s\n",
+              absl::FormatDuration((*b)->last_freeze_duration()).c_str());
+  absl::StatusOr<std::vector<report::VcpuState>> regs = (*b)->ReadRegisters();
+  ASSERT_TRUE(regs.ok()) << regs.status();
+  ASSERT_EQ(regs->size(), 4u);
+  for (size_t i = 0; i < regs->size(); ++i) {
+    const report::VcpuState& s = (*regs)[i];
+    EXPECT_EQ(s.index(), i);
+    EXPECT_TRUE(s.parked());
+    ASSERT_TRUE(s.has_x86_64());
+    EXPECT_GE(s.x86_64().rip(), 0x1000000u);
+    EXPECT_LT(s.x86_64().rip(), 0x1100000u);
+    EXPECT_EQ(s.x86_64().cr3(), 0x9000u);
+    EXPECT_TRUE(s.x86_64().efer() & (1u << 10)) << "long mode active";
+    EXPECT_TRUE(s.x86_64().cs().attributes() & (1u << 13)) << "CS.L";
+    EXPECT_EQ(s.x86_64().apic_id(), i);
+    if (KvmDevice::IsPvmHost()) {
+      EXPECT_TRUE(absl::StrContains(s.note(), "LSTAR unavailable"));
+    }
+  }
+  ASSERT_TRUE((*b)->Resume().ok());
+  EXPECT_TRUE(absl::StrContains((*b)->ConsoleTail(4096), "4 of 4 vCPUs up"));
+  EXPECT_EQ((*b)->ControlLines().size(), lines.size());
+  ASSERT_TRUE((*b)->Stop().ok());
+  absl::StatusOr<backend::GuestExit> exit = (*b)->WaitForExit(absl::Seconds(5));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->reason, backend::GuestExit::Reason::kStopped);
+}
+
+TEST_F(KvmBackendTest, ExitReasons) {
+  absl::StatusOr<std::unique_ptr<KvmBackend>> b =
+      KvmBackend::Create(Config(1, "ktvm_test=triple_fault"));
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Start({}).ok());
+  absl::StatusOr<backend::GuestExit> exit =
+      (*b)->WaitForExit(absl::Seconds(60));
+  ASSERT_TRUE(exit.ok());
+  EXPECT_EQ(exit->reason, backend::GuestExit::Reason::kReset);
+  EXPECT_TRUE(absl::StrContains(exit->detail, "triple-fault")) << exit->detail;
+
+  absl::StatusOr<std::unique_ptr<KvmBackend>> spin =
+      KvmBackend::Create(Config(1, "ktvm_test=spin"));
+  ASSERT_TRUE(spin.ok());
+  ASSERT_TRUE((*spin)->Start({}).ok());
+  EXPECT_EQ((*spin)->WaitForExit(absl::Milliseconds(200)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE((*spin)->Stop().ok());
+}
+
+}  // namespace
+}  // namespace ktvm::vmm
