@@ -165,6 +165,25 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
   return buffer.str();
 }
 
+// Under `bazel run` the process starts in its runfiles tree; relative paths
+// the user typed are relative to where bazel was invoked.
+std::string FromUserDirectory(const std::string& path) {
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (path.empty() || path[0] == '/' || cwd == nullptr) return path;
+  return absl::StrCat(cwd, "/", path);
+}
+
+void ResolveUserPaths() {
+  for (absl::Flag<std::string>* flag :
+       {&FLAGS_kernel, &FLAGS_initramfs, &FLAGS_scheduler, &FLAGS_guest_init,
+        &FLAGS_dump}) {
+    absl::SetFlag(flag, FromUserDirectory(absl::GetFlag(*flag)));
+  }
+  std::vector<std::string> includes = absl::GetFlag(FLAGS_include);
+  for (std::string& pair : includes) pair = FromUserDirectory(pair);
+  absl::SetFlag(&FLAGS_include, includes);
+}
+
 std::string DefaultKernelPath() {
   const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
   const std::string root = workspace ? workspace : ".";
@@ -421,6 +440,7 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
 }
 
 int Run(const char* argv0) {
+  ResolveUserPaths();
   // --- flags ---
   absl::StatusOr<uint64_t> memory = ParseMemory(absl::GetFlag(FLAGS_memory));
   if (!memory.ok())
