@@ -30,6 +30,7 @@
 #include "vmm/guest/initramfs.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/machine.h"
+#include "vmm/sched_ext_console.h"
 #include "vmm/x86_64/boot_params.h"
 #include "vmm/x86_64/kernel_loader.h"
 #include "vmm/x86_64/layout.h"
@@ -275,7 +276,13 @@ int64_t ResidentSetBytes(absl::string_view field = "VmRSS") {
   return -1;
 }
 
+SchedExtConsoleWatcher& ConsoleWatcher() {
+  static auto* watcher = new SchedExtConsoleWatcher();
+  return *watcher;
+}
+
 void ToStdout(std::string_view bytes) {
+  ConsoleWatcher().Feed(bytes);
   std::fwrite(bytes.data(), 1, bytes.size(), stdout);
   std::fflush(stdout);
 }
@@ -606,6 +613,13 @@ int Run(const char* argv0) {
     result->detail = "kernel panic (see the console)";
   }
 
+  if (!outcome.scheduler_failed) {
+    if (std::optional<std::string> reason = ConsoleWatcher().error()) {
+      outcome.scheduler_failed = true;
+      outcome.scheduler_reason =
+          "the kernel disabled the BPF scheduler (" + *reason + ")";
+    }
+  }
   // --- one-screen summary ---
   std::fprintf(stderr,
                "ktvm: ---- summary ----\n"
