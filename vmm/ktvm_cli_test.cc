@@ -229,5 +229,20 @@ TEST_F(KtvmCliBootTest, AutoPicksTcgForARealKernelWhereKvmEmulates) {
   ExpectFailure(r, kExitWorkloadFailed, "kernel panic");
 }
 
+// The whole path with a real scheduler (QEMU TCG here, KVM where native):
+// ktvm_fifo in stall mode starves a task named ktvm_stall, the kernel's
+// watchdog disables the scheduler, and ktvm exits with code 3.
+TEST(KtvmCliSchedulerTest, StalledSchedulerIsExitCode3) {
+  const Result r = RunKtvm(
+      absl::StrCat("--kernel ", kDebianKernel,
+                   " --scheduler tests/schedulers/ktvm_fifo"
+                   " --sched_args '--mode=stall --timeout_ms=5000'"
+                   " --run '/ktvm/scheduler --spin_ms=9000 --comm=ktvm_stall'"
+                   " --cpus 2 --timeout 240s"));
+  ExpectFailure(r, kExitSchedulerFailed, "runnable task stall");
+  EXPECT_TRUE(absl::StrContains(r.output, "KTVM scheduler-enabled"))
+      << r.output;
+}
+
 }  // namespace
 }  // namespace ktvm::vmm
