@@ -72,6 +72,33 @@ absl::Status WriteAtomically(const std::string& path,
   return absl::OkStatus();
 }
 
+// Hashing 14 MB costs more than parsing the cached BTF, so the hash of a
+// file is remembered under its identity (device, inode, size, mtime in ns),
+// like ccache's direct mode. A file rewritten in place keeps neither the
+// same mtime nor (usually) the same inode, so it is hashed again.
+std::string StatKeyPath(const std::string& dir, const struct stat& st) {
+  return absl::StrFormat("%s/id-%x-%x-%x-%x.%09x.sha256", dir, st.st_dev,
+                         st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                         st.st_mtim.tv_nsec);
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+bool IsHex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string ResolveCacheDir(const BzImageBtfOptions& opts) {
@@ -88,29 +115,57 @@ std::string ResolveCacheDir(const BzImageBtfOptions& opts) {
 
 absl::StatusOr<VmlinuxBtf> VmlinuxBtfFromBzImage(
     const std::string& bzimage_path, const BzImageBtfOptions& opts) {
+  VmlinuxBtf out;
+  std::string dir, stat_key;
+  if (opts.use_cache) {
+    dir = ResolveCacheDir(opts) + "/btf";
+    struct stat st;
+    if (stat(bzimage_path.c_str(), &st) == 0) {
+      stat_key = StatKeyPath(dir, st);
+      const std::string sha = ReadSmallFile(stat_key);
+      if (IsHex64(sha)) {
+        const std::string cache_path = dir + "/vmlinux-" + sha + ".btf";
+        absl::StatusOr<MappedFile> cached = MappedFile::Open(cache_path);
+        if (cached.ok()) {
+          absl::StatusOr<BtfPtr> btf = BtfFromRawBytes(cached->bytes());
+          if (btf.ok()) {
+            out.btf = std::move(*btf);
+            out.bzimage_sha256 = sha;
+            out.from_cache = true;
+            out.cache_path = cache_path;
+            return out;
+          }
+        }
+      }
+    }
+  }
   absl::StatusOr<MappedFile> file = MappedFile::Open(bzimage_path);
   if (!file.ok()) return file.status();
-  VmlinuxBtf out;
   absl::StatusOr<std::string> sha = Sha256Hex(file->bytes());
   if (!sha.ok()) return sha.status();
   out.bzimage_sha256 = *sha;
 
   std::string cache_path;
   if (opts.use_cache) {
-    const std::string dir = ResolveCacheDir(opts) + "/btf";
     cache_path = dir + "/vmlinux-" + out.bzimage_sha256 + ".btf";
+    MakeDirs(dir);
     absl::StatusOr<MappedFile> cached = MappedFile::Open(cache_path);
     if (cached.ok()) {
       absl::StatusOr<BtfPtr> btf = BtfFromRawBytes(cached->bytes());
       // A corrupt entry is rebuilt below rather than trusted.
       if (btf.ok()) {
+        if (!stat_key.empty()) {
+          (void)WriteAtomically(
+              stat_key,
+              absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(sha->data()),
+                                  sha->size()));
+        }
         out.btf = std::move(*btf);
         out.from_cache = true;
         out.cache_path = cache_path;
         return out;
       }
     }
-    MakeDirs(dir);
   }
 
   absl::StatusOr<std::vector<uint8_t>> raw =
@@ -129,6 +184,12 @@ absl::StatusOr<VmlinuxBtf> VmlinuxBtfFromBzImage(
   out.btf = std::move(*btf);
   if (opts.use_cache && WriteAtomically(cache_path, *raw).ok()) {
     out.cache_path = cache_path;
+    if (!stat_key.empty()) {
+      (void)WriteAtomically(
+          stat_key,
+          absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(sha->data()),
+                              sha->size()));
+    }
   }
   return out;
 }

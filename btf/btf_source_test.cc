@@ -69,9 +69,9 @@ TEST(RealKernelBtfTest, BzImageBtfHasSchedExtAndArenaTypes) {
 
   absl::StatusOr<uint32_t> exit_info = RequireFullStruct(btf, "scx_exit_info");
   ASSERT_TRUE(exit_info.ok()) << exit_info.status();
-  EXPECT_THAT(MemberNames(btf, *exit_info),
-              ::testing::IsSupersetOf({"kind", "exit_code", "reason", "msg",
-                                       "bt"}));
+  EXPECT_THAT(
+      MemberNames(btf, *exit_info),
+      ::testing::IsSupersetOf({"kind", "exit_code", "reason", "msg", "bt"}));
   absl::StatusOr<MemberLocation> kind = MemberOffset(btf, *exit_info, "kind");
   ASSERT_TRUE(kind.ok());
   EXPECT_EQ(TypeName(btf, kind->type_id), "enum scx_exit_kind");
@@ -128,6 +128,22 @@ TEST(RealKernelBtfTest, CacheIsKeyedByHashAndReused) {
   absl::StatusOr<VmlinuxBtf> warm = VmlinuxBtfFromBzImage(BzImagePath(), opts);
   ASSERT_TRUE(warm.ok()) << warm.status();
   EXPECT_TRUE(warm->from_cache);
+  EXPECT_EQ(warm->bzimage_sha256, cold->bzimage_sha256);
+  // A copy (new inode, same bytes) is hashed and hits the same entry.
+  const std::string copy = TmpDir() + "/bzImage-copy";
+  WriteAll(copy, ReadAll(BzImagePath()));
+  absl::StatusOr<VmlinuxBtf> via_copy = VmlinuxBtfFromBzImage(copy, opts);
+  ASSERT_TRUE(via_copy.ok()) << via_copy.status();
+  EXPECT_TRUE(via_copy->from_cache);
+  EXPECT_EQ(via_copy->bzimage_sha256, cold->bzimage_sha256);
+  // Changing the copy's bytes changes the key: no stale hit.
+  std::vector<uint8_t> changed = ReadAll(copy);
+  changed[100] ^= 1;
+  WriteAll(copy, changed);
+  absl::StatusOr<VmlinuxBtf> changed_btf = VmlinuxBtfFromBzImage(copy, opts);
+  ASSERT_TRUE(changed_btf.ok()) << changed_btf.status();
+  EXPECT_NE(changed_btf->bzimage_sha256, cold->bzimage_sha256);
+  EXPECT_FALSE(changed_btf->from_cache);
   EXPECT_EQ(btf__type_cnt(cold->btf.get()), btf__type_cnt(warm->btf.get()));
   uint32_t a = 0, b = 0;
   const void* ra = btf__raw_data(cold->btf.get(), &a);
@@ -167,7 +183,8 @@ std::vector<uint8_t> Compress(Compression c, absl::Span<const uint8_t> in) {
   switch (c) {
     case Compression::kZstd: {
       out.resize(ZSTD_compressBound(in.size()));
-      out.resize(ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3));
+      out.resize(
+          ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3));
       break;
     }
     case Compression::kGzip: {
@@ -219,9 +236,9 @@ std::vector<uint8_t> Compress(Compression c, absl::Span<const uint8_t> in) {
       const uint8_t magic[] = {0x02, 0x21, 0x4c, 0x18};
       out.assign(magic, magic + 4);
       std::vector<char> block(LZ4_compressBound(in.size()));
-      const int n = LZ4_compress_default(
-          reinterpret_cast<const char*>(in.data()), block.data(), in.size(),
-          block.size());
+      const int n =
+          LZ4_compress_default(reinterpret_cast<const char*>(in.data()),
+                               block.data(), in.size(), block.size());
       for (int i = 0; i < 4; ++i) out.push_back((n >> (8 * i)) & 0xff);
       out.insert(out.end(), block.begin(), block.begin() + n);
       break;
@@ -277,16 +294,12 @@ TEST_P(CompressionTest, ExtractsBtfFromSyntheticBzImage) {
               std::string(s.message()).c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(AllKernelCompressions, CompressionTest,
-                         ::testing::Values(Compression::kZstd,
-                                           Compression::kGzip,
-                                           Compression::kXz,
-                                           Compression::kLzma,
-                                           Compression::kBzip2,
-                                           Compression::kLz4),
-                         [](const auto& info) {
-                           return CompressionName(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllKernelCompressions, CompressionTest,
+    ::testing::Values(Compression::kZstd, Compression::kGzip, Compression::kXz,
+                      Compression::kLzma, Compression::kBzip2,
+                      Compression::kLz4),
+    [](const auto& info) { return CompressionName(info.param); });
 
 // --- bad input ---------------------------------------------------------------
 
@@ -374,14 +387,14 @@ TEST(SplitBtfTest, ProgramBtfOverVmlinuxBase) {
   // referring to a base type by id.
   struct ::btf* split = btf__new_empty_split(base->get());
   ASSERT_NE(split, nullptr);
-  const int task = btf__find_by_name_kind(base->get(), "task_struct",
-                                          BTF_KIND_STRUCT);
+  const int task =
+      btf__find_by_name_kind(base->get(), "task_struct", BTF_KIND_STRUCT);
   ASSERT_GT(task, 0);
   const int ptr = btf__add_ptr(split, task);
   const int st = btf__add_struct(split, "my_prog_ctx", 16);
   btf__add_field(split, "task", ptr, 0, 0);
-  btf__add_field(split, "cookie", btf__find_by_name_kind(base->get(), "u64",
-                                                         BTF_KIND_TYPEDEF),
+  btf__add_field(split, "cookie",
+                 btf__find_by_name_kind(base->get(), "u64", BTF_KIND_TYPEDEF),
                  64, 0);
   uint32_t size = 0;
   const void* raw = btf__raw_data(split, &size);
