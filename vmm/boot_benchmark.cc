@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -35,7 +37,7 @@ struct Stats {
   int exit_code = -1;
 };
 
-bool RunOnce(int cpus, int64_t* start_ns, Stats* stats) {
+bool RunOnce(int cpus, int64_t* start_ns, Stats* stats, std::string* log) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return false;
   posix_spawn_file_actions_t actions;
@@ -69,6 +71,7 @@ bool RunOnce(int cpus, int64_t* start_ns, Stats* stats) {
   ssize_t n;
   while ((n = read(pipe_fds[0], buf, sizeof(buf))) > 0) err.append(buf, n);
   close(pipe_fds[0]);
+  *log = err;
   int status = 0;
   waitpid(pid, &status, 0);
   stats->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -97,8 +100,10 @@ void BM_ProcessStartToGuest(benchmark::State& state) {
     int64_t start_ns = 0;
     Stats stats;
     const int64_t t0 = absl::GetCurrentTimeNanos();
-    if (!RunOnce(cpus, &start_ns, &stats)) {
-      state.SkipWithError("ktvm run failed (no KVM?)");
+    std::string log;
+    if (!RunOnce(cpus, &start_ns, &stats, &log)) {
+      std::fprintf(stderr, "ktvm run failed:\n%s\n", log.c_str());
+      state.SkipWithError("ktvm run failed (see its output above)");
       return;
     }
     const double first_insn = (stats.first_instruction_ns - start_ns) / 1e6;
@@ -127,4 +132,12 @@ BENCHMARK(BM_ProcessStartToGuest)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // Under `bazel run` ktvm would resolve the guest's relative runfiles path
+  // against the directory bazel was invoked from.
+  unsetenv("BUILD_WORKING_DIRECTORY");
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
