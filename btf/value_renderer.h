@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "proto/failure_dump.pb.h"
 
@@ -35,6 +36,11 @@ struct RenderOptions {
   // Maps a stored pointer value (e.g. an arena user address) to a readable
   // virtual address, or nullopt when it cannot be read. Unset = identity.
   std::function<std::optional<uint64_t>(uint64_t)> translate_pointer;
+  // Alternative to `memory` for callers that read guest memory some other
+  // way (a kernel-image mapping, a test buffer). Used when set; otherwise
+  // `memory` is used.
+  std::function<absl::Status(uint64_t va, absl::Span<uint8_t> out)>
+      read_virtual;
   // Largest pointee read through `memory`, in bytes.
   size_t max_pointee_bytes = 1 << 16;
 };
