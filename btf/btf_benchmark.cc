@@ -14,6 +14,7 @@
 #include "btf/kallsyms_test_table.h"
 #include "btf/mapped_file.h"
 #include "btf/type_lookup.h"
+#include "btf/value_renderer.h"
 
 namespace ktvm::btf {
 namespace {
@@ -142,6 +143,35 @@ void BM_SymbolizeAddress(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_SymbolizeAddress);
+
+// A whole struct task_struct (zeroed; every member rendered, pointers not
+// followed) from the real kernel's BTF.
+void BM_RenderTaskStruct(benchmark::State& state) {
+  absl::StatusOr<BtfPtr> b = BtfFromFile(KernelFile("vmlinux"));
+  const uint32_t task = *RequireFullStruct(b->get(), "task_struct");
+  std::vector<uint8_t> bytes(*TypeSize(b->get(), task), 0);
+  RenderOptions opts;
+  size_t nodes = 0;
+  for (auto _ : state) {
+    report::RenderedValue v = RenderValue(b->get(), task, bytes, opts);
+    nodes = v.ByteSizeLong();
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetBytesProcessed(state.iterations() * bytes.size());
+  state.counters["proto_bytes"] = nodes;
+}
+BENCHMARK(BM_RenderTaskStruct)->Unit(benchmark::kMicrosecond);
+
+void BM_FormatTaskStruct(benchmark::State& state) {
+  absl::StatusOr<BtfPtr> b = BtfFromFile(KernelFile("vmlinux"));
+  const uint32_t task = *RequireFullStruct(b->get(), "task_struct");
+  std::vector<uint8_t> bytes(*TypeSize(b->get(), task), 0);
+  const report::RenderedValue v = RenderValue(b->get(), task, bytes, {});
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(FormatRenderedValue(v));
+  }
+}
+BENCHMARK(BM_FormatTaskStruct)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace ktvm::btf

@@ -40,10 +40,13 @@ absl::Status ReadInto(const ReadVirtualFn& read, uint64_t va,
 
 SymbolTable::SymbolTable(std::vector<KernelSymbol> symbols)
     : symbols_(std::move(symbols)) {
-  std::stable_sort(symbols_.begin(), symbols_.end(),
-                   [](const KernelSymbol& a, const KernelSymbol& b) {
-                     return a.address < b.address;
-                   });
+  const auto by_address = [](const KernelSymbol& a, const KernelSymbol& b) {
+    return a.address < b.address;
+  };
+  // kallsyms is already in address order; only other sources need sorting.
+  if (!std::is_sorted(symbols_.begin(), symbols_.end(), by_address)) {
+    std::stable_sort(symbols_.begin(), symbols_.end(), by_address);
+  }
   by_name_.reserve(symbols_.size());
   for (uint32_t i = 0; i < symbols_.size(); ++i) {
     by_name_.emplace(symbols_[i].name, i);  // keeps the first
