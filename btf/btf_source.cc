@@ -139,4 +139,22 @@ absl::StatusOr<std::vector<uint8_t>> ExtractBtfFromBzImage(
   return btf;
 }
 
+absl::StatusOr<BtfPtr> BtfFromGuestMemory(const ReadVirtualFn& read,
+                                          uint64_t start_va, uint64_t stop_va) {
+  // vmlinux BTF is ~6 MB; far larger means the symbols lie.
+  constexpr uint64_t kMaxGuestBtfBytes = 256ull << 20;
+  if (stop_va <= start_va || stop_va - start_va > kMaxGuestBtfBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "implausible BTF range [0x%x, 0x%x) (__start_BTF..__stop_BTF)",
+        start_va, stop_va));
+  }
+  std::vector<uint8_t> buf(stop_va - start_va);
+  if (absl::Status s = read(start_va, absl::MakeSpan(buf)); !s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrFormat("reading guest BTF at 0x%x (%u bytes): %s",
+                                  start_va, buf.size(), s.message()));
+  }
+  return BtfFromRawBytes(buf);
+}
+
 }  // namespace ktvm::btf

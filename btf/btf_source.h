@@ -11,10 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "btf/btf_ptr.h"
-
-namespace ktvm::memory {
-class VirtualMemoryReader;
-}  // namespace ktvm::memory
+#include "btf/read_virtual.h"
 
 namespace ktvm::btf {
 
@@ -64,10 +61,11 @@ absl::StatusOr<VmlinuxBtf> VmlinuxBtfFromBzImage(
 std::string ResolveCacheDir(const BzImageBtfOptions& opts);
 
 // The kernel's .BTF copy in guest memory, [start_va, stop_va) being
-// __start_BTF..__stop_BTF from kallsyms.
-absl::StatusOr<BtfPtr> BtfFromGuestMemory(
-    const memory::VirtualMemoryReader& mem, uint64_t start_va,
-    uint64_t stop_va);
+// __start_BTF..__stop_BTF from kallsyms. (An overload taking
+// memory::VirtualMemoryReader is in btf_source_guest.cc, built once memory/
+// exists; until then adapt the reader to ReadVirtualFn.)
+absl::StatusOr<BtfPtr> BtfFromGuestMemory(const ReadVirtualFn& read,
+                                          uint64_t start_va, uint64_t stop_va);
 
 }  // namespace ktvm::btf
 

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "btf/read_virtual.h"
 #include "btf/vmcoreinfo.h"
 
 namespace ktvm::btf {
@@ -53,11 +54,6 @@ class SymbolTable {
   std::vector<KernelSymbol> symbols_;  // sorted by address
   absl::flat_hash_map<std::string_view, uint32_t> by_name_;
 };
-
-// Reads guest virtual memory; the memory module's VirtualMemoryReader (or a
-// kernel-image mapping) is adapted to this.
-using ReadVirtualFn =
-    std::function<absl::Status(uint64_t va, absl::Span<uint8_t> out)>;
 
 // Runtime addresses of the kallsyms tables.
 struct KallsymsTables {

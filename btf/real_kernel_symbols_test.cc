@@ -3,6 +3,7 @@
 // decodes kallsyms and compares a sample of 1000+ symbols with the guest's
 // own /proc/kallsyms, and reads init_uts_ns.name.release through BTF
 // offsets and compares it with `uname -r`.
+#include <bpf/btf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -249,6 +250,22 @@ TEST(RealKernelSymbolsTest, KallsymsAndUtsFromGuestRamMatchTheGuest) {
               release.c_str(), uname.c_str());
   EXPECT_EQ(release, uname);
   EXPECT_EQ(release, info->osrelease);
+
+  // The kernel's own .BTF, found through kallsyms, equals the bzImage's.
+  const std::optional<uint64_t> start_btf = syms->Lookup("__start_BTF");
+  const std::optional<uint64_t> stop_btf = syms->Lookup("__stop_BTF");
+  ASSERT_TRUE(start_btf.has_value() && stop_btf.has_value())
+      << "__start_BTF/__stop_BTF not in kallsyms";
+  absl::StatusOr<BtfPtr> guest_btf =
+      BtfFromGuestMemory(read, *start_btf, *stop_btf);
+  ASSERT_TRUE(guest_btf.ok()) << guest_btf.status();
+  uint32_t guest_size = 0, file_size = 0;
+  const void* guest_raw = btf__raw_data(guest_btf->get(), &guest_size);
+  const void* file_raw = btf__raw_data(btf->btf.get(), &file_size);
+  std::printf("guest .BTF at 0x%lx: %u bytes, %u types\n", *start_btf,
+              guest_size, btf__type_cnt(guest_btf->get()));
+  ASSERT_EQ(guest_size, file_size);
+  EXPECT_EQ(std::memcmp(guest_raw, file_raw, file_size), 0);
 
   kill(qemu, SIGKILL);
   waitpid(qemu, nullptr, 0);

@@ -334,7 +334,8 @@ TEST_F(ValueRendererTest, CapsAndShortInput) {
   EXPECT_THAT(FormatRenderedValue(v), HasSubstr("node cap"));
 
   // Only 6 bytes of a 192-byte struct.
-  v = RenderValue(btf_.get(), Id("fx_task_ctx"), absl::MakeConstSpan(c).subspan(0, 6), {});
+  v = RenderValue(btf_.get(), Id("fx_task_ctx"),
+                  absl::MakeConstSpan(c).subspan(0, 6), {});
   EXPECT_EQ(Member(v, "pid").int_value(), -42);
   EXPECT_THAT(Member(v, "magic").unsupported().reason(),
               HasSubstr("needs 4 bytes"));
