@@ -38,44 +38,69 @@ absl::Status ReadInto(const ReadVirtualFn& read, uint64_t va,
 
 }  // namespace
 
-SymbolTable::SymbolTable(std::vector<KernelSymbol> symbols)
-    : symbols_(std::move(symbols)) {
-  const auto by_address = [](const KernelSymbol& a, const KernelSymbol& b) {
+SymbolTable::SymbolTable(std::vector<KernelSymbol> symbols) {
+  size_t total = 0;
+  for (const KernelSymbol& s : symbols) total += s.name.size();
+  names_.reserve(total);
+  entries_.reserve(symbols.size());
+  for (const KernelSymbol& s : symbols) {
+    entries_.push_back(Entry{s.address, static_cast<uint32_t>(names_.size()),
+                             static_cast<uint32_t>(s.name.size()), s.type});
+    names_.append(s.name);
+  }
+  SortIfNeeded();
+}
+
+void SymbolTable::SortIfNeeded() {
+  const auto by_address = [](const Entry& a, const Entry& b) {
     return a.address < b.address;
   };
   // kallsyms is already in address order; only other sources need sorting.
-  if (!std::is_sorted(symbols_.begin(), symbols_.end(), by_address)) {
-    std::stable_sort(symbols_.begin(), symbols_.end(), by_address);
-  }
-  by_name_.reserve(symbols_.size());
-  for (uint32_t i = 0; i < symbols_.size(); ++i) {
-    by_name_.emplace(symbols_[i].name, i);  // keeps the first
+  if (!std::is_sorted(entries_.begin(), entries_.end(), by_address)) {
+    std::stable_sort(entries_.begin(), entries_.end(), by_address);
   }
 }
 
+SymbolView SymbolTable::at(size_t i) const {
+  const Entry& e = entries_[i];
+  return SymbolView{NameOf(e), e.address, e.type};
+}
+
+const SymbolTable::NameIndex& SymbolTable::ByName() const {
+  std::call_once(*index_once_, [this] {
+    auto index = std::make_unique<NameIndex>();
+    index->reserve(entries_.size());
+    for (uint32_t i = 0; i < entries_.size(); ++i) {
+      index->emplace(NameOf(entries_[i]), i);  // keeps the first
+    }
+    by_name_ = std::move(index);
+  });
+  return *by_name_;
+}
+
 std::optional<uint64_t> SymbolTable::Lookup(std::string_view name) const {
-  auto it = by_name_.find(name);
-  if (it == by_name_.end()) return std::nullopt;
-  return symbols_[it->second].address;
+  const NameIndex& by_name = ByName();
+  auto it = by_name.find(name);
+  if (it == by_name.end()) return std::nullopt;
+  return entries_[it->second].address;
 }
 
 std::optional<SymbolizedAddress> SymbolTable::Symbolize(
     uint64_t address) const {
   auto it = std::upper_bound(
-      symbols_.begin(), symbols_.end(), address,
-      [](uint64_t a, const KernelSymbol& s) { return a < s.address; });
-  if (it == symbols_.begin()) return std::nullopt;
+      entries_.begin(), entries_.end(), address,
+      [](uint64_t a, const Entry& e) { return a < e.address; });
+  if (it == entries_.begin()) return std::nullopt;
   auto sym = std::prev(it);
   // Prefer the first of several symbols at the same address (aliases).
-  while (sym != symbols_.begin() && std::prev(sym)->address == sym->address) {
+  while (sym != entries_.begin() && std::prev(sym)->address == sym->address) {
     --sym;
   }
   SymbolizedAddress r;
-  r.name = sym->name;
+  r.name = NameOf(*sym);
   r.symbol_address = sym->address;
   r.offset = address - sym->address;
-  auto next = it;
-  r.size = next == symbols_.end() ? 0 : next->address - sym->address;
+  r.size = it == entries_.end() ? 0 : it->address - sym->address;
   return r;
 }
 
@@ -186,9 +211,11 @@ absl::StatusOr<SymbolTable> DecodeKallsyms(const ReadVirtualFn& read,
         std::string_view(start, static_cast<const char*>(nul) - start);
   }
 
-  std::vector<KernelSymbol> syms(n);
+  SymbolTable table;
+  table.entries_.resize(n);
+  // Expanded names run about 2-3x the compressed stream.
+  table.names_.reserve(names.size() * 3);
   size_t pos = 0;
-  std::string expanded;
   for (uint32_t i = 0; i < n; ++i) {
     if (pos >= names.size()) {
       return absl::DataLossError(
@@ -206,26 +233,32 @@ absl::StatusOr<SymbolTable> DecodeKallsyms(const ReadVirtualFn& read,
           "kallsyms_names: symbol %u has bad length %u at byte %u", i, len,
           pos));
     }
-    expanded.clear();
-    for (uint32_t k = 0; k < len; ++k) {
-      expanded.append(token_str[names[pos + k]]);
+    SymbolTable::Entry& e = table.entries_[i];
+    e.type = '?';
+    // The first expanded character is the type letter.
+    const std::string_view first = token_str[names[pos]];
+    const size_t start = table.names_.size();
+    if (!first.empty()) {
+      e.type = first[0];
+      table.names_.append(first.substr(1));
+    }
+    for (uint32_t k = 1; k < len; ++k) {
+      table.names_.append(token_str[names[pos + k]]);
     }
     pos += len;
-    KernelSymbol& s = syms[i];
-    if (!expanded.empty()) {
-      s.type = expanded[0];
-      s.name.assign(expanded, 1);
-    }
+    e.name_offset = static_cast<uint32_t>(start);
+    e.name_length = static_cast<uint32_t>(table.names_.size() - start);
     const int32_t rel = static_cast<int32_t>(Le32(&offsets[4 * i]));
     if (t.relative_base) {
       // Negative entries were absolute per-CPU values in that scheme.
-      s.address = rel >= 0 ? relative_base + static_cast<uint32_t>(rel)
+      e.address = rel >= 0 ? relative_base + static_cast<uint32_t>(rel)
                            : relative_base - 1 - rel;
     } else {
-      s.address = t.offsets + 4 * uint64_t{i} + static_cast<int64_t>(rel);
+      e.address = t.offsets + 4 * uint64_t{i} + static_cast<int64_t>(rel);
     }
   }
-  return SymbolTable(std::move(syms));
+  table.SortIfNeeded();
+  return table;
 }
 
 absl::StatusOr<SymbolTable> ParseSystemMap(std::string_view text) {

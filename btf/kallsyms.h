@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,13 +37,20 @@ struct SymbolizedAddress {
   uint64_t size = 0;
 };
 
+struct SymbolView {
+  std::string_view name;
+  uint64_t address = 0;
+  char type = '?';
+};
+
 class SymbolTable {
  public:
   SymbolTable() = default;
   explicit SymbolTable(std::vector<KernelSymbol> symbols);
 
-  size_t size() const { return symbols_.size(); }
-  const std::vector<KernelSymbol>& symbols() const { return symbols_; }
+  size_t size() const { return entries_.size(); }
+  // i-th symbol in address order.
+  SymbolView at(size_t i) const;
 
   // First symbol with this name (kernels have a few duplicate static names).
   std::optional<uint64_t> Lookup(std::string_view name) const;
@@ -51,8 +60,30 @@ class SymbolTable {
   std::string Format(uint64_t address) const;
 
  private:
-  std::vector<KernelSymbol> symbols_;  // sorted by address
-  absl::flat_hash_map<std::string_view, uint32_t> by_name_;
+  friend absl::StatusOr<SymbolTable> DecodeKallsyms(
+      const ReadVirtualFn& read, const struct KallsymsTables& tables);
+  // All names live in one string: decoding 200k symbols must not make 200k
+  // allocations.
+  struct Entry {
+    uint64_t address;
+    uint32_t name_offset;
+    uint32_t name_length;
+    char type;
+  };
+  std::string_view NameOf(const Entry& e) const {
+    return std::string_view(names_).substr(e.name_offset, e.name_length);
+  }
+  void SortIfNeeded();
+  using NameIndex = absl::flat_hash_map<std::string_view, uint32_t>;
+  const NameIndex& ByName() const;
+
+  std::string names_;
+  std::vector<Entry> entries_;  // sorted by address
+  // Built on the first name lookup: decoding for backtraces (address ->
+  // symbol) should not pay for it. unique_ptrs keep the table movable.
+  mutable std::unique_ptr<std::once_flag> index_once_ =
+      std::make_unique<std::once_flag>();
+  mutable std::unique_ptr<NameIndex> by_name_;
 };
 
 // Runtime addresses of the kallsyms tables.

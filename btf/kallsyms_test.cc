@@ -22,7 +22,7 @@ TEST(KallsymsTest, DecodesEveryEncodedSymbol) {
   ASSERT_EQ(table->size(), b.symbols.size());
   for (size_t i = 0; i < b.symbols.size(); ++i) {
     const KernelSymbol& want = b.symbols[i];
-    const KernelSymbol& got = table->symbols()[i];
+    const SymbolView got = table->at(i);
     ASSERT_EQ(got.name, want.name) << i;
     ASSERT_EQ(got.address, want.address) << want.name;
     ASSERT_EQ(got.type, want.type) << want.name;

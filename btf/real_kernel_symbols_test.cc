@@ -179,8 +179,9 @@ TEST(RealKernelSymbolsTest, KallsymsAndUtsFromGuestRamMatchTheGuest) {
 
   // Compare with what the guest printed.
   std::multimap<std::string, uint64_t> decoded;
-  for (const KernelSymbol& s : syms->symbols())
-    decoded.emplace(s.name, s.address);
+  for (size_t i = 0; i < syms->size(); ++i) {
+    decoded.emplace(std::string(syms->at(i).name), syms->at(i).address);
+  }
   std::string uname;
   size_t compared = 0, matched = 0;
   std::istringstream lines(console);
