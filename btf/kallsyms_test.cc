@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "btf/kallsyms_test_table.h"
+#include "btf/kernel_image_reader.h"
 #include "btf/vmcoreinfo.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -205,6 +206,20 @@ TEST(VmcoreinfoTest, KallsymsTablesFromFullInfo) {
   absl::StatusOr<SymbolTable> table = DecodeKallsyms(b.reader(), *t);
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->size(), 300u);
+}
+
+TEST(KernelImageReaderTest, LinearMappingAndBounds) {
+  std::vector<uint8_t> ram(1 << 20);
+  ram[0x12345] = 0xab;
+  const uint64_t phys_base = 0x10000;
+  const ReadVirtualFn read = KernelImageReader(ram, phys_base);
+  uint8_t b = 0;
+  ASSERT_TRUE(read(kX86StartKernelMap + 0x2345, absl::MakeSpan(&b, 1)).ok());
+  EXPECT_EQ(b, 0xab);
+  absl::Status s = read(0xffff888000000000ull, absl::MakeSpan(&b, 1));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("not a kernel-image"));
+  s = read(kX86StartKernelMap + (1 << 20), absl::MakeSpan(&b, 1));
+  EXPECT_TRUE(absl::IsOutOfRange(s)) << s;
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "btf/btf_source.h"
 #include "btf/kallsyms.h"
+#include "btf/kernel_image_reader.h"
 #include "btf/mapped_file.h"
 #include "btf/test_util.h"
 #include "btf/type_lookup.h"
@@ -32,7 +33,6 @@
 namespace ktvm::btf {
 namespace {
 
-constexpr uint64_t kStartKernelMap = 0xffffffff80000000ull;
 constexpr int kBootTimeoutSeconds = 90;
 
 std::string TmpDir() {
@@ -74,26 +74,6 @@ std::string MakeInitramfs() {
   EXPECT_EQ(Run("cd " + root + " && find . | cpio -o -H newc --quiet > " + out),
             0);
   return out;
-}
-
-// Kernel-image virtual addresses map linearly to physical ones:
-// pa = va - __START_KERNEL_map + phys_base (the kernel's __pa_symbol).
-ReadVirtualFn KernelImageReader(absl::Span<const uint8_t> ram,
-                                uint64_t phys_base) {
-  return [ram, phys_base](uint64_t va, absl::Span<uint8_t> out) {
-    if (va < kStartKernelMap) {
-      return absl::OutOfRangeError(
-          absl::StrFormat("0x%x is not a kernel-image address", va));
-    }
-    const uint64_t pa = va - kStartKernelMap + phys_base;
-    if (pa > ram.size() || out.size() > ram.size() - pa) {
-      return absl::OutOfRangeError(
-          absl::StrFormat("va 0x%x -> pa 0x%x is outside the %u-byte guest RAM",
-                          va, pa, ram.size()));
-    }
-    std::memcpy(out.data(), ram.data() + pa, out.size());
-    return absl::OkStatus();
-  };
 }
 
 TEST(RealKernelSymbolsTest, KallsymsAndUtsFromGuestRamMatchTheGuest) {
