@@ -61,6 +61,22 @@ TEST(RobustnessTest, MutatedBtfParsesOrFailsAndRendersBounded) {
   EXPECT_GT(rejected, 0);
 }
 
+TEST(RobustnessTest, SelfContainingStructDoesNotExhaustTheStack) {
+  struct ::btf* b = btf__new_empty();
+  const int self = btf__add_struct(b, "loop", 8);
+  ASSERT_EQ(btf__add_field(b, "again", self, 0, 0), 0);
+  const int arr = btf__add_array(b, self, self, 4);
+  const int outer = btf__add_struct(b, "outer", 8);
+  ASSERT_EQ(btf__add_field(b, "a", arr, 0, 0), 0);
+  std::vector<uint8_t> bytes(64, 0x11);
+  for (int id : {self, outer}) {
+    const report::RenderedValue v = RenderValue(b, id, bytes, RenderOptions{});
+    EXPECT_NE(FormatRenderedValue(v).find("nesting deeper"), std::string::npos)
+        << id;
+  }
+  btf__free(b);
+}
+
 TEST(RobustnessTest, MutatedKallsymsAndVmcoreinfo) {
   const testing::BuiltKallsyms good =
       testing::BuildKallsyms(3000, 0xffffffff81000000ull);

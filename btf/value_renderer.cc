@@ -23,6 +23,9 @@ constexpr size_t kMaxPointedString = 256;
 // Guest page granularity for string reads: a string may end just before an
 // unmapped page, so never read across a page boundary in one go.
 constexpr uint64_t kPage = 4096;
+// Real kernel types nest a few dozen levels at most (arrays of structs of
+// unions ...), pointers included.
+constexpr int kMaxNesting = 200;
 
 uint64_t LoadLe(absl::Span<const uint8_t> bytes, size_t size) {
   uint64_t v = 0;
@@ -101,6 +104,21 @@ class Renderer {
           "render node cap (%u) reached", opts_.max_total_nodes));
       return;
     }
+    // Valid C cannot nest a struct in itself, but corrupt BTF can; bound
+    // the recursion so it cannot exhaust the stack.
+    if (nesting_ >= kMaxNesting) {
+      out->mutable_truncated()->set_reason(
+          absl::StrFormat("nesting deeper than %d levels", kMaxNesting));
+      return;
+    }
+    ++nesting_;
+    RenderKind(type_id, bytes, depth, out);
+    --nesting_;
+  }
+
+ private:
+  void RenderKind(uint32_t type_id, absl::Span<const uint8_t> bytes, int depth,
+                  RenderedValue* out) {
     const uint32_t id = PeelModifiers(btf_, type_id);
     const struct btf_type* t = btf__type_by_id(btf_, id);
     if (t == nullptr || id == 0) {
@@ -153,7 +171,6 @@ class Renderer {
     }
   }
 
- private:
   bool CanRead() const { return opts_.read_virtual || opts_.memory != nullptr; }
 
   absl::Status Read(uint64_t va, absl::Span<uint8_t> out) const {
@@ -502,6 +519,7 @@ class Renderer {
   const struct ::btf* btf_;
   const RenderOptions& opts_;
   size_t nodes_ = 0;
+  int nesting_ = 0;
   // (va, type) of each pointee on the current path, for cycle detection.
   std::vector<std::pair<uint64_t, uint32_t>> path_;
 };
