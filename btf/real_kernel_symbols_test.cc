@@ -202,6 +202,17 @@ TEST(RealKernelSymbolsTest, KallsymsAndUtsFromGuestRamMatchTheGuest) {
   EXPECT_GE(compared, 1000u);
   EXPECT_EQ(matched, compared);
 
+  // The page-table root VMCOREINFO names is a kernel-image page whose last
+  // top-level entry (the kernel half) is present.
+  ASSERT_TRUE(info->KernelPageTableRoot().has_value());
+  uint64_t top_entry = 0;
+  ASSERT_TRUE(read(*info->KernelPageTableRoot() + 511 * 8,
+                   absl::MakeSpan(reinterpret_cast<uint8_t*>(&top_entry), 8))
+                  .ok());
+  std::printf("kernel page-table root 0x%lx, entry 511 = 0x%lx\n",
+              *info->KernelPageTableRoot(), top_entry);
+  EXPECT_EQ(top_entry & 1, 1u);
+
   // KASLR: _text sits at the default link address plus KERNELOFFSET.
   ASSERT_TRUE(syms->Lookup("_text").has_value());
   EXPECT_EQ(*syms->Lookup("_text"),
