@@ -25,7 +25,7 @@ def ktvm_fuzz_target(name, srcs, deps = [], corpus = [], regression_iterations =
             "//tools/fuzz:regression_driver",
         ],
         data = corpus,
-        args = ["--iterations=%d" % regression_iterations] + ["$(location %s)" % c for c in corpus],
+        args = ["--iterations=%d" % regression_iterations] + ["$(locations %s)" % c for c in corpus],
         size = "small",
         **kwargs
     )
