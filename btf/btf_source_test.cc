@@ -204,11 +204,11 @@ std::vector<uint8_t> Compress(Compression c, absl::Span<const uint8_t> in) {
     case Compression::kLzma: {
       lzma_stream s = LZMA_STREAM_INIT;
       if (c == Compression::kXz) {
-        lzma_easy_encoder(&s, 6, LZMA_CHECK_CRC32);
+        EXPECT_EQ(lzma_easy_encoder(&s, 6, LZMA_CHECK_CRC32), LZMA_OK);
       } else {
         lzma_options_lzma o;
         lzma_lzma_preset(&o, 6);
-        lzma_alone_encoder(&s, &o);
+        EXPECT_EQ(lzma_alone_encoder(&s, &o), LZMA_OK);
       }
       out.resize(in.size() * 2 + 4096);
       s.next_in = in.data();

@@ -54,9 +54,15 @@ for t in "${targets[@]}"; do
   key="${pkg//\//_}_$name"
   corpus="$work/corpus/$key"; findings="$work/findings/$key"
   mkdir -p "$corpus" "$findings"
-  # Seed from the checked-in corpus (the runfiles of the binary).
-  seeds="$bin_dir/$pkg/$name.runfiles/ktvm/$pkg"
-  [[ -d "$seeds/corpus" ]] && find "$seeds/corpus" -type f -exec cp -n {} "$corpus/" \; 2>/dev/null || true
+  # Seed from the target's corpus: its runfiles are exactly the corpus files
+  # (plus the binary itself and shared-library links, skipped here).
+  runfiles="$bin_dir/$pkg/$name.runfiles/ktvm"
+  if [[ -d "$runfiles" ]]; then
+    find -L "$runfiles" -type f ! -path '*/_solib*' ! -name "$name" -print0 |
+      while IFS= read -r -d '' f; do
+        cp -n "$f" "$corpus/$(echo "$f" | md5sum | cut -c1-16)-$(basename "$f")"
+      done
+  fi
   log="$work/logs/$key.log"
   echo "[fuzz] $t for ${seconds}s" >&2
   "$bin_dir/$pkg/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \

@@ -1,6 +1,7 @@
 // Command-line front end to BuildInitramfs, for tests and manual runs:
-//   make_initramfs --init=init --scheduler=sched --sched_args="a b" \
+//   make_initramfs --init=init --scheduler=sched --sched_args="a b"
 //       --run="echo hi" --include=host:/guest --out=initramfs.img
+// (one command line, wrapped here).
 #include <cstdio>
 #include <string>
 #include <vector>

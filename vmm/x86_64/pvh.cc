@@ -56,8 +56,10 @@ absl::StatusOr<PvhKernel> ParsePvhElf(absl::Span<const uint8_t> image) {
         absl::StrFormat("ELF is not 64-bit x86-64 (class %d, machine %d)",
                         eh.e_ident[EI_CLASS], eh.e_machine));
   }
-  if (eh.e_phentsize != sizeof(Elf64_Phdr) ||
-      eh.e_phoff + uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > image.size()) {
+  // Written so that a huge e_phoff cannot wrap the sum around.
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > image.size() ||
+      uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) >
+          image.size() - eh.e_phoff) {
     return absl::OutOfRangeError("ELF program headers lie outside the file");
   }
   PvhKernel out{};
@@ -76,6 +78,11 @@ absl::StatusOr<PvhKernel> ParsePvhElf(absl::Span<const uint8_t> image) {
         return absl::InvalidArgumentError(
             absl::StrFormat("ELF segment %d: filesz 0x%x > memsz 0x%x", i,
                             ph.p_filesz, ph.p_memsz));
+      }
+      if (ph.p_paddr + ph.p_memsz < ph.p_paddr) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "ELF segment %d: [0x%x +0x%x] wraps the address space", i,
+            ph.p_paddr, ph.p_memsz));
       }
       out.segments.push_back(
           {ph.p_paddr, ph.p_offset, ph.p_filesz, ph.p_memsz});

@@ -45,11 +45,11 @@ absl::StatusOr<BzImage> ParseBzImage(absl::Span<const uint8_t> image) {
   if (h.boot_flag != kBootFlag) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "not a bzImage: boot_flag at 0x1fe is 0x%04x, expected 0x%04x",
-        h.boot_flag, kBootFlag));
+        uint16_t{h.boot_flag}, kBootFlag));
   }
   if (h.header != kHdrSMagic) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "not a bzImage: no \"HdrS\" magic at 0x202 (found 0x%08x)", h.header));
+        "not a bzImage: no \"HdrS\" magic at 0x202 (found 0x%08x)", uint32_t{h.header}));
   }
   out.protocol = h.version;
   if (h.version < kMinBootProtocol) {
@@ -66,7 +66,7 @@ absl::StatusOr<BzImage> ParseBzImage(absl::Span<const uint8_t> image) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "xloadflags 0x%x lacks XLF_KERNEL_64: the kernel has no 64-bit entry "
         "point",
-        h.xloadflags));
+        uint16_t{h.xloadflags}));
   }
   const size_t setup_sects = h.setup_sects == 0 ? 4 : h.setup_sects;
   out.kernel_offset = (setup_sects + 1) * kSectorSize;
@@ -78,7 +78,7 @@ absl::StatusOr<BzImage> ParseBzImage(absl::Span<const uint8_t> image) {
     return absl::OutOfRangeError(absl::StrFormat(
         "truncated bzImage: setup (%d bytes) + kernel (syssize %d*16 = %d "
         "bytes) exceed the file's %d bytes",
-        out.kernel_offset, h.syssize, syssize_bytes, image.size()));
+        out.kernel_offset, uint32_t{h.syssize}, syssize_bytes, image.size()));
   }
   // The file may carry trailing bytes (signatures); load what syssize says
   // plus anything after it, as other loaders do.
