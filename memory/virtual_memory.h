@@ -40,14 +40,14 @@ class TranslatedMemory : public VirtualMemoryReader {
   TranslatedMemory(const GuestMemory& memory,
                    const AddressTranslator& translator);
 
-  absl::Status ReadVirtual(uint64_t va,
-                           absl::Span<uint8_t> out) const override;
+  absl::Status ReadVirtual(uint64_t va, absl::Span<uint8_t> out) const override;
   // Reads what it can; unreadable pages are zero-filled and listed.
-  std::vector<PageFailure> ReadVirtualBestEffort(
-      uint64_t va, absl::Span<uint8_t> out) const;
+  std::vector<PageFailure> ReadVirtualBestEffort(uint64_t va,
+                                                 absl::Span<uint8_t> out) const;
   absl::StatusOr<Translation> Translate(uint64_t va) const;
 
-  // Must be called whenever the guest has run since the last read.
+  // Must be called whenever the guest has run since the last read. The cache
+  // makes reads not thread-safe: use one TranslatedMemory per thread.
   void InvalidateCache() const;
 
   const GuestMemory& memory() const { return memory_; }
@@ -61,6 +61,7 @@ class TranslatedMemory : public VirtualMemoryReader {
   struct CacheEntry {
     uint64_t va_page = ~0ULL;
     uint64_t pa_page = 0;
+    uint64_t page_size = 0;  // Of the whole mapping, as the walk reported.
   };
   mutable std::vector<CacheEntry> cache_;
 };
