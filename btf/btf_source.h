@@ -13,6 +13,10 @@
 #include "btf/btf_ptr.h"
 #include "btf/read_virtual.h"
 
+namespace ktvm::memory {
+class VirtualMemoryReader;
+}  // namespace ktvm::memory
+
 namespace ktvm::btf {
 
 // Parses raw BTF (what .BTF holds, or /sys/kernel/btf/vmlinux).
@@ -61,11 +65,13 @@ absl::StatusOr<VmlinuxBtf> VmlinuxBtfFromBzImage(
 std::string ResolveCacheDir(const BzImageBtfOptions& opts);
 
 // The kernel's .BTF copy in guest memory, [start_va, stop_va) being
-// __start_BTF..__stop_BTF from kallsyms. (An overload taking
-// memory::VirtualMemoryReader is in btf_source_guest.cc, built once memory/
-// exists; until then adapt the reader to ReadVirtualFn.)
+// __start_BTF..__stop_BTF from kallsyms.
 absl::StatusOr<BtfPtr> BtfFromGuestMemory(const ReadVirtualFn& read,
                                           uint64_t start_va, uint64_t stop_va);
+// The same through a page-table reader (btf_source_guest.cc).
+absl::StatusOr<BtfPtr> BtfFromGuestMemory(
+    const memory::VirtualMemoryReader& mem, uint64_t start_va,
+    uint64_t stop_va);
 
 }  // namespace ktvm::btf
 

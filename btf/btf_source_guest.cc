@@ -1,6 +1,5 @@
-// BtfFromGuestMemory over memory::VirtualMemoryReader. Not in BUILD yet:
-// added (with its declaration in btf_source.h) once //memory:virtual_memory
-// is committed.
+// BtfFromGuestMemory over memory::VirtualMemoryReader, kept apart so the
+// ReadVirtualFn form stays usable without the memory module.
 #include "btf/btf_source.h"
 #include "memory/virtual_memory.h"
 

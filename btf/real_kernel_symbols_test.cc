@@ -29,6 +29,9 @@
 #include "btf/type_lookup.h"
 #include "btf/vmcoreinfo.h"
 #include "gtest/gtest.h"
+#include "memory/guest_memory.h"
+#include "memory/virtual_memory.h"
+#include "memory/x86_64_translator.h"
 
 namespace ktvm::btf {
 namespace {
@@ -258,6 +261,42 @@ TEST(RealKernelSymbolsTest, KallsymsAndUtsFromGuestRamMatchTheGuest) {
               guest_size, btf__type_cnt(guest_btf->get()));
   ASSERT_EQ(guest_size, file_size);
   EXPECT_EQ(std::memcmp(guest_raw, file_raw, file_size), 0);
+
+  // The same through the kernel's own page tables: memory:: walks from the
+  // VMCOREINFO root (paging mode from pgtable_l5_enabled, not a guess) and
+  // must agree with the kernel-image arithmetic for every sampled symbol.
+  absl::StatusOr<memory::GuestMemory> guest =
+      memory::GuestMemory::FromRegions({{0, ram.size(), ram.data()}});
+  ASSERT_TRUE(guest.ok()) << guest.status();
+  const uint64_t root_pa =
+      *info->KernelPageTableRoot() - 0xffffffff80000000ull + *info->phys_base;
+  const memory::X86_64Translator translator(
+      root_pa, info->pgtable_l5_enabled.value_or(false)
+                   ? memory::X86PagingMode::kFiveLevel
+                   : memory::X86PagingMode::kFourLevel);
+  size_t walked = 0;
+  for (size_t i = 0; i < syms->size(); i += 97) {
+    const uint64_t va = syms->at(i).address;
+    if (va < 0xffffffff80000000ull) continue;  // Per-CPU offsets, absolutes.
+    absl::StatusOr<memory::Translation> t = translator.Translate(*guest, va);
+    // Init sections are freed and unmapped after boot.
+    if (absl::IsNotFound(t.status())) continue;
+    ASSERT_TRUE(t.ok()) << syms->at(i).name << ": " << t.status();
+    EXPECT_EQ(t->phys_addr, va - 0xffffffff80000000ull + *info->phys_base)
+        << syms->at(i).name;
+    ++walked;
+  }
+  std::printf("%s: %zu kernel symbols walked, all at phys_base arithmetic\n",
+              translator.Describe().c_str(), walked);
+  EXPECT_GE(walked, 500u);
+  const memory::TranslatedMemory paged(*guest, translator);
+  absl::StatusOr<BtfPtr> paged_btf =
+      BtfFromGuestMemory(paged, *start_btf, *stop_btf);
+  ASSERT_TRUE(paged_btf.ok()) << paged_btf.status();
+  uint32_t paged_size = 0;
+  const void* paged_raw = btf__raw_data(paged_btf->get(), &paged_size);
+  ASSERT_EQ(paged_size, file_size);
+  EXPECT_EQ(std::memcmp(paged_raw, file_raw, file_size), 0);
 
   kill(qemu, SIGKILL);
   waitpid(qemu, nullptr, 0);

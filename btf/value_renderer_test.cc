@@ -16,6 +16,10 @@
 #include "btf/type_lookup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "memory/test_ram.h"
+#include "memory/virtual_memory.h"
+#include "memory/x86_64_page_tables.h"
+#include "memory/x86_64_translator.h"
 
 namespace ktvm::btf {
 namespace {
@@ -250,6 +254,38 @@ TEST_F(ValueRendererTest, CyclesAreDetected) {
   const auto& p3 = Member(p2.target(), "next").pointer_value();
   EXPECT_FALSE(p3.has_target());
   EXPECT_THAT(p3.skip_reason(), HasSubstr("cycle"));
+}
+
+// RenderOptions.memory: pointers followed through real page tables in guest
+// memory (the path the dump engine takes), including an unmapped target.
+TEST_F(ValueRendererTest, PointersFollowedThroughTranslatedMemory) {
+  memory::TestRam ram;
+  ram.AddRegion(0, 4 << 20);
+  memory::X86_64PageTables tables(ram, memory::X86PagingMode::kFourLevel,
+                                  2 << 20, 1 << 20);
+  // A and B on frames in reverse order; C left unmapped.
+  tables.Map(kNodeA, 0x9000, memory::X86_64PageTables::k4K);
+  tables.Map(kNodeB, 0x5000, memory::X86_64PageTables::k4K);
+  fx_node a{reinterpret_cast<fx_node*>(kNodeB), 1};
+  fx_node b{reinterpret_cast<fx_node*>(kNodeC), 2};
+  ram.Write(0x9000, Bytes(a));
+  ram.Write(0x5000, Bytes(b));
+  absl::StatusOr<memory::GuestMemory> guest = ram.View();
+  ASSERT_TRUE(guest.ok()) << guest.status();
+  const memory::X86_64Translator translator(tables.root(),
+                                            memory::X86PagingMode::kFourLevel);
+  const memory::TranslatedMemory vm(*guest, translator);
+  RenderOptions opts;
+  opts.memory = &vm;
+  opts.max_pointer_depth = 4;
+  const RenderedValue v =
+      RenderValue(btf_.get(), Id("fx_node"), Bytes(a), opts);
+  const auto& to_b = Member(v, "next").pointer_value();
+  ASSERT_TRUE(to_b.has_target()) << to_b.skip_reason();
+  EXPECT_EQ(Member(to_b.target(), "value").int_value(), 2);
+  const auto& to_c = Member(to_b.target(), "next").pointer_value();
+  EXPECT_FALSE(to_c.has_target());
+  EXPECT_THAT(to_c.skip_reason(), HasSubstr("not present"));
 }
 
 TEST_F(ValueRendererTest, PointerSkipReasons) {

@@ -1,7 +1,6 @@
 #include "vmm/kvm_backend.h"
 
-#include <cstdio>
-#include <cstdlib>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -25,6 +24,16 @@ absl::StatusOr<std::unique_ptr<KvmBackend>> KvmBackend::Create(
       Machine::Create(std::move(config));
   if (!m.ok()) return m.status();
   b->machine_ = std::move(*m);
+  // The machine's RAM mapping lives as long as the backend, so the view
+  // needs no keepalive.
+  std::vector<ktvm::memory::MemoryRegion> regions;
+  for (const RamRegion& r : b->machine_->ram().regions()) {
+    regions.push_back({r.gpa, r.size, r.host});
+  }
+  absl::StatusOr<ktvm::memory::GuestMemory> memory =
+      ktvm::memory::GuestMemory::FromRegions(std::move(regions));
+  if (!memory.ok()) return memory.status();
+  b->guest_memory_ = *std::move(memory);
   return b;
 }
 
@@ -76,11 +85,7 @@ absl::Status KvmBackend::Stop() {
 }
 
 const ktvm::memory::GuestMemory& KvmBackend::memory() const {
-  std::fprintf(stderr,
-               "ktvm: KvmBackend::memory() needs //memory:guest_memory, which "
-               "this build lacks; guest RAM is available through "
-               "machine().ram()\n");
-  std::abort();
+  return guest_memory_;
 }
 
 absl::StatusOr<backend::GuestExit> KvmBackend::WaitForExit(

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "memory/guest_memory.h"
 #include "vmm/backend/backend.h"
 #include "vmm/machine.h"
 
@@ -27,8 +28,7 @@ class KvmBackend : public backend::Backend {
   absl::StatusOr<std::vector<ktvm::report::VcpuState>> ReadRegisters() override;
   absl::Status Resume() override;
   absl::Status Stop() override;
-  // Not available until //memory:guest_memory lands: aborts with a message.
-  // Guest RAM is readable through machine().ram().
+  // The machine's RAM (with its hole below 4 GiB); valid from Create().
   const ktvm::memory::GuestMemory& memory() const override;
   absl::StatusOr<backend::GuestExit> WaitForExit(
       absl::Duration timeout) override;
@@ -46,6 +46,7 @@ class KvmBackend : public backend::Backend {
   KvmBackend() = default;
 
   std::unique_ptr<Machine> machine_;
+  ktvm::memory::GuestMemory guest_memory_;
   backend::BackendCallbacks callbacks_;
   bool started_ = false;
   bool frozen_ = false;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -10,6 +11,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "memory/virtual_memory.h"
+#include "memory/x86_64_translator.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/x86_64/gdt.h"
 #include "vmm/x86_64/vcpu_state.h"
@@ -107,6 +110,25 @@ TEST_F(KvmBackendTest, FreezeReadRegistersResumeStop) {
       EXPECT_TRUE(absl::StrContains(s.note(), "LSTAR unavailable"));
     }
   }
+  // Guest memory is the machine's RAM, and the vCPU's own CR3 translates
+  // its RIP to the bytes KVM fetched: the identity map ktvm built.
+  const memory::GuestMemory& mem = (*b)->memory();
+  ASSERT_EQ(mem.regions().size(), (*b)->machine().ram().regions().size());
+  EXPECT_EQ(mem.total_bytes(), 64ULL << 20);
+  const auto& x86 = (*regs)[0].x86_64();
+  const memory::X86_64Translator translator =
+      memory::X86_64Translator::FromRegisters(x86.cr3(), x86.cr4());
+  absl::StatusOr<memory::Translation> t = translator.Translate(mem, x86.rip());
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->phys_addr, x86.rip());
+  EXPECT_EQ(t->page_size, 2u << 20);
+  uint8_t via_pages[32];
+  uint8_t via_ram[32];
+  memory::TranslatedMemory vm(mem, translator);
+  ASSERT_TRUE(vm.ReadVirtual(x86.rip(), absl::MakeSpan(via_pages)).ok());
+  ASSERT_TRUE(
+      (*b)->machine().ram().Read(x86.rip(), absl::MakeSpan(via_ram)).ok());
+  EXPECT_EQ(0, std::memcmp(via_pages, via_ram, sizeof(via_ram)));
   ASSERT_TRUE((*b)->Resume().ok());
   EXPECT_TRUE(absl::StrContains((*b)->ConsoleTail(4096), "4 of 4 vCPUs up"));
   EXPECT_EQ((*b)->ControlLines().size(), lines.size());

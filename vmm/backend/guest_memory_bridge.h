@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "absl/status/statusor.h"
 #include "vmm/backend/ram_file_mapping.h"
 
 namespace ktvm::memory {
@@ -13,8 +14,8 @@ class GuestMemory;
 namespace ktvm::backend {
 
 // The returned object views `ram`, which must outlive it.
-std::shared_ptr<const ktvm::memory::GuestMemory> BuildGuestMemory(
-    const RamFileMapping& ram);
+absl::StatusOr<std::shared_ptr<const ktvm::memory::GuestMemory>>
+BuildGuestMemory(const RamFileMapping& ram);
 
 }  // namespace ktvm::backend
 

@@ -334,7 +334,10 @@ absl::Status QemuTcgBackend::StartLocked(BackendCallbacks callbacks) {
   // Nothing needs the name any more; unlinking keeps a crashed run from
   // leaving a RAM-sized file behind.
   unlink(ram_path.c_str());
-  guest_memory_ = BuildGuestMemory(*ram_);
+  absl::StatusOr<std::shared_ptr<const ktvm::memory::GuestMemory>> memory =
+      BuildGuestMemory(*ram_);
+  if (!memory.ok()) return memory.status();
+  guest_memory_ = *std::move(memory);
 
   reader_ = std::thread([this] { ReaderLoop(); });
   return absl::OkStatus();
@@ -623,11 +626,8 @@ const ktvm::memory::GuestMemory& QemuTcgBackend::memory() const {
     // Not a recoverable situation for a caller holding a reference: say
     // plainly why instead of dereferencing null.
     std::fprintf(stderr,
-                 "ktvm: QemuTcgBackend::memory() called %s; guest RAM is "
-                 "available through ram()\n",
-                 ram_ == nullptr
-                     ? "before a successful Start()"
-                     : "but this build has no //memory:guest_memory bridge");
+                 "ktvm: QemuTcgBackend::memory() called before a successful "
+                 "Start()\n");
     std::abort();
   }
   return *guest_memory_;

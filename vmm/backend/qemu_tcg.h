@@ -66,8 +66,7 @@ class QemuTcgBackend : public Backend {
   std::string ConsoleTail(size_t max_bytes) const override;
   std::vector<std::string> ControlLines() const override;
 
-  // memory() requires a successful Start() (it is built there); see
-  // guest_memory_bridge.cc for its state.
+  // memory() requires a successful Start() (it is built there).
   // Guest RAM as mapped from QEMU's backing file (valid after Start()).
   const RamFileMapping& ram() const { return *ram_; }
   // The QEMU command line used (for logs and error messages).
