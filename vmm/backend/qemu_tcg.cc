@@ -419,6 +419,19 @@ absl::Status QemuTcgBackend::Resume() {
   return absl::OkStatus();
 }
 
+absl::Status QemuTcgBackend::DumpGuestMemory(const std::string& path) {
+  if (!qmp_.has_value() || ReapQemu(false)) {
+    return absl::FailedPreconditionError("cannot dump: QEMU is not running");
+  }
+  // Synchronous ("detach": false): QEMU writes the whole ELF before replying.
+  absl::StatusOr<google::protobuf::Value> r =
+      qmp_->Execute("dump-guest-memory",
+                    absl::StrCat("{\"paging\": false, \"protocol\": ",
+                                 JsonQuote(absl::StrCat("file:", path)), "}"),
+                    absl::Seconds(120));
+  return r.ok() ? absl::OkStatus() : r.status();
+}
+
 absl::StatusOr<std::vector<ktvm::report::VcpuState>>
 QemuTcgBackend::ReadRegisters() {
   if (!frozen_) {

@@ -66,6 +66,10 @@ class QemuTcgBackend : public Backend {
   std::string ConsoleTail(size_t max_bytes) const override;
   std::vector<std::string> ControlLines() const override;
 
+  // QMP dump-guest-memory: an ELF core of guest RAM (PT_LOAD by physical
+  // address, NT_PRSTATUS and QEMU CPU-state notes) written to `path`.
+  // Read it with memory::ElfCore.
+  absl::Status DumpGuestMemory(const std::string& path);
   // memory() requires a successful Start() (it is built there).
   // Guest RAM as mapped from QEMU's backing file (valid after Start()).
   const RamFileMapping& ram() const { return *ram_; }

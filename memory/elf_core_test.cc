@@ -1,0 +1,268 @@
+#include "memory/elf_core.h"
+
+#include <elf.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "memory/test_ram.h"
+#include "memory/virtual_memory.h"
+#include "memory/x86_64_page_tables.h"
+
+namespace ktvm::memory {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempPath(const std::string& name) {
+  const char* d = std::getenv("TEST_TMPDIR");
+  return std::string(d ? d : "/tmp") + "/" + name;
+}
+
+void Append(std::vector<uint8_t>& out, const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  out.insert(out.end(), b, b + n);
+}
+void Pad4(std::vector<uint8_t>& out) {
+  while (out.size() % 4) out.push_back(0);
+}
+
+void AppendNote(std::vector<uint8_t>& out, const std::string& name,
+                uint32_t type, const std::vector<uint8_t>& desc) {
+  Elf64_Nhdr h{static_cast<Elf64_Word>(name.size() + 1),
+               static_cast<Elf64_Word>(desc.size()), type};
+  Append(out, &h, sizeof(h));
+  Append(out, name.c_str(), name.size() + 1);
+  Pad4(out);
+  Append(out, desc.data(), desc.size());
+  Pad4(out);
+}
+
+void Put64(std::vector<uint8_t>& d, size_t at, uint64_t v) {
+  std::memcpy(d.data() + at, &v, 8);
+}
+void Put32(std::vector<uint8_t>& d, size_t at, uint32_t v) {
+  std::memcpy(d.data() + at, &v, 4);
+}
+
+// x86_64 struct elf_prstatus: pid at 32, user_regs_struct at 112.
+std::vector<uint8_t> PrStatusDesc(uint32_t pid, uint64_t rip, uint64_t rsp) {
+  std::vector<uint8_t> d(336, 0);
+  Put32(d, 32, pid);
+  Put64(d, 112 + 16 * 8, rip);
+  Put64(d, 112 + 19 * 8, rsp);
+  Put64(d, 112 + 10 * 8, 0xaaaa);              // rax
+  Put64(d, 112 + 22 * 8, 0xffff888007c00000);  // gs_base
+  return d;
+}
+
+// QEMUCPUState version 1.
+std::vector<uint8_t> QemuDesc(uint64_t rip, uint64_t cr3, uint64_t cr4) {
+  std::vector<uint8_t> d(440, 0);
+  Put32(d, 0, 1);
+  Put32(d, 4, 440);
+  Put64(d, 8, 0xbbbb);                     // rax
+  Put64(d, 8 + 16 * 8, rip);               // rip
+  Put32(d, 152, 0x10);                     // cs.selector
+  Put64(d, 152 + 4 * 24 + 16, 0x1234000);  // gs.base
+  Put64(d, 392, 0x80050033);               // cr0
+  Put64(d, 392 + 24, cr3);
+  Put64(d, 392 + 32, cr4);
+  Put64(d, 432, 0xffff888007d00000);  // kernel_gs_base
+  return d;
+}
+
+struct Load {
+  uint64_t paddr;
+  std::vector<uint8_t> bytes;
+};
+
+std::vector<uint8_t> BuildCore(const std::vector<uint8_t>& notes,
+                               const std::vector<Load>& loads,
+                               uint16_t type = ET_CORE) {
+  const size_t phnum = 1 + loads.size();
+  std::vector<uint8_t> out(sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr));
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = type;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_phoff = sizeof(Elf64_Ehdr);
+  eh.e_ehsize = sizeof(Elf64_Ehdr);
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = phnum;
+  std::memcpy(out.data(), &eh, sizeof(eh));
+  std::vector<Elf64_Phdr> ph(phnum);
+  ph[0].p_type = PT_NOTE;
+  ph[0].p_offset = out.size();
+  ph[0].p_filesz = notes.size();
+  ph[0].p_align = 4;
+  Append(out, notes.data(), notes.size());
+  for (size_t i = 0; i < loads.size(); ++i) {
+    while (out.size() % 4096) out.push_back(0);
+    Elf64_Phdr& p = ph[i + 1];
+    p.p_type = PT_LOAD;
+    p.p_offset = out.size();
+    p.p_paddr = loads[i].paddr;
+    p.p_filesz = p.p_memsz = loads[i].bytes.size();
+    Append(out, loads[i].bytes.data(), loads[i].bytes.size());
+  }
+  std::memcpy(out.data() + eh.e_phoff, ph.data(), phnum * sizeof(Elf64_Phdr));
+  return out;
+}
+
+std::string WriteFile(const std::string& name,
+                      const std::vector<uint8_t>& bytes) {
+  const std::string path = TempPath(name);
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return path;
+}
+
+constexpr uint64_t kVa = 0xffffffff81234000;
+constexpr char kVmcoreinfo[] =
+    "OSRELEASE=7.3.4\nPAGESIZE=4096\nNUMBER(phys_base)=16777216\n";
+
+// Guest: low RAM [0, 32 KiB) holding page tables, high RAM
+// [1 MiB, +8 KiB) holding data that kVa maps to.
+class ElfCoreTest : public ::testing::Test {
+ protected:
+  static TestRam MakeRam() {
+    TestRam ram;
+    ram.AddRegion(0, 0x8000);
+    ram.AddRegion(0x100000, 0x2000);
+    return ram;
+  }
+
+  void SetUp() override {
+    tables_.Map(kVa, 0x101000, X86_64PageTables::k4K);
+    for (int i = 0; i < 0x1000; ++i) {
+      *ram_.Host(0x101000 + i, 1) = static_cast<uint8_t>(i ^ 0x5a);
+    }
+    AppendNote(notes_, "CORE", NT_PRSTATUS, PrStatusDesc(0, kVa + 0x10, 0x1));
+    AppendNote(notes_, "CORE", NT_PRSTATUS, PrStatusDesc(7, kVa + 0x20, 0x2));
+    AppendNote(notes_, "QEMU", 0,
+               QemuDesc(kVa + 0x10, tables_.root() | 0x5, 0));
+    AppendNote(notes_, "QEMU", 0,
+               QemuDesc(kVa + 0x20, tables_.root(), 1 << 12));
+    std::vector<uint8_t> info(kVmcoreinfo, kVmcoreinfo + sizeof(kVmcoreinfo));
+    info.resize(info.size() + 7, 0);  // The kernel pads with NULs.
+    AppendNote(notes_, "VMCOREINFO", 0, info);
+  }
+
+  std::vector<Load> Loads() {
+    const uint8_t* low = ram_.Host(0, 0x8000);
+    const uint8_t* high = ram_.Host(0x100000, 0x2000);
+    return {
+        {0x100000, std::vector<uint8_t>(high, high + 0x2000)},
+        {0, std::vector<uint8_t>(low, low + 0x8000)},
+        // kdump-style duplicate of part of low RAM (kernel text segment).
+        {0x2000, std::vector<uint8_t>(low + 0x2000, low + 0x3000)},
+    };
+  }
+
+  TestRam ram_ = MakeRam();
+  X86_64PageTables tables_{ram_, X86PagingMode::kFourLevel, 0x1000, 0x5000};
+  std::vector<uint8_t> notes_;
+};
+
+TEST_F(ElfCoreTest, SegmentsBecomeGuestMemoryByPhysicalAddress) {
+  absl::StatusOr<ElfCore> core =
+      ElfCore::Open(WriteFile("two_loads.core", BuildCore(notes_, Loads())));
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(core->machine(), EM_X86_64);
+  EXPECT_EQ(core->duplicate_segments(), 1u);
+  const GuestMemory& m = core->memory();
+  ASSERT_EQ(m.regions().size(), 2u);
+  EXPECT_EQ(m.total_bytes(), 0xa000u);
+  EXPECT_EQ(*m.ReadU8(0x101003), 3 ^ 0x5a);
+  EXPECT_EQ(*m.ReadU64(tables_.root()),
+            *TestRam(ram_).View()->ReadU64(tables_.root()));
+  EXPECT_EQ(m.ReadU8(0x8000).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(m.ReadU8(0x102000).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(ElfCoreTest, NotesGivePerCpuStateAndVmcoreinfo) {
+  absl::StatusOr<ElfCore> core =
+      ElfCore::Open(WriteFile("notes.core", BuildCore(notes_, Loads())));
+  ASSERT_TRUE(core.ok()) << core.status();
+  ASSERT_EQ(core->cpus().size(), 2u);
+  const ElfCoreCpu& cpu1 = core->cpus()[1];
+  ASSERT_TRUE(cpu1.prstatus.has_value());
+  EXPECT_EQ(cpu1.prstatus->pid, 7u);
+  ASSERT_TRUE(cpu1.prstatus->x86.has_value());
+  EXPECT_EQ(cpu1.prstatus->x86->rip, kVa + 0x20);
+  EXPECT_EQ(cpu1.prstatus->x86->rsp, 0x2u);
+  EXPECT_EQ(cpu1.prstatus->x86->rax, 0xaaaau);
+  EXPECT_EQ(cpu1.prstatus->gs_base, 0xffff888007c00000u);
+  ASSERT_TRUE(cpu1.qemu.has_value());
+  EXPECT_EQ(cpu1.qemu->version, 1u);
+  EXPECT_EQ(cpu1.qemu->regs.rax, 0xbbbbu);
+  EXPECT_EQ(cpu1.qemu->regs.rip, kVa + 0x20);
+  EXPECT_EQ(cpu1.qemu->cs.selector, 0x10u);
+  EXPECT_EQ(cpu1.qemu->gs.base, 0x1234000u);
+  EXPECT_EQ(cpu1.qemu->cr0, 0x80050033u);
+  EXPECT_EQ(cpu1.qemu->cr4, 1u << 12);
+  EXPECT_EQ(cpu1.qemu->kernel_gs_base, 0xffff888007d00000u);
+  EXPECT_EQ(cpu1.qemu->Translator().mode(), X86PagingMode::kFiveLevel);
+  ASSERT_TRUE(core->vmcoreinfo().has_value());
+  EXPECT_EQ(*core->vmcoreinfo(), kVmcoreinfo);
+}
+
+TEST_F(ElfCoreTest, CpuZeroCr3TranslatesThroughTheCore) {
+  absl::StatusOr<ElfCore> core =
+      ElfCore::Open(WriteFile("walk.core", BuildCore(notes_, Loads())));
+  ASSERT_TRUE(core.ok()) << core.status();
+  const QemuCpuState& cpu0 = *core->cpus()[0].qemu;
+  const X86_64Translator translator = cpu0.Translator();
+  EXPECT_EQ(translator.root(), tables_.root());  // PCID bits stripped.
+  TranslatedMemory vm(core->memory(), translator);
+  uint8_t bytes[16];
+  ASSERT_TRUE(vm.ReadVirtual(cpu0.regs.rip, absl::MakeSpan(bytes)).ok());
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(bytes[i], (0x10 + i) ^ 0x5a);
+}
+
+TEST_F(ElfCoreTest, MalformedCoresAreClearErrors) {
+  const std::vector<uint8_t> good = BuildCore(notes_, Loads());
+  // Truncated in the middle of the last PT_LOAD.
+  std::vector<uint8_t> cut(good.begin(), good.end() - 100);
+  absl::StatusOr<ElfCore> core = ElfCore::Open(WriteFile("cut.core", cut));
+  EXPECT_EQ(core.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(core.status().message(), HasSubstr("truncated"));
+  // Not a core.
+  core = ElfCore::Open(
+      WriteFile("exec.core", BuildCore(notes_, Loads(), ET_EXEC)));
+  EXPECT_THAT(core.status().message(), HasSubstr("not a core"));
+  core = ElfCore::Open(WriteFile("text.core", {'h', 'e', 'l', 'l', 'o'}));
+  EXPECT_EQ(core.status().code(), absl::StatusCode::kInvalidArgument);
+  core = ElfCore::Open(TempPath("does-not-exist.core"));
+  EXPECT_EQ(core.status().code(), absl::StatusCode::kNotFound);
+  // A note whose size runs past its segment.
+  std::vector<uint8_t> bad_notes = notes_;
+  Put32(bad_notes, 4, 0x7fffffff);  // First note's n_descsz.
+  core =
+      ElfCore::Open(WriteFile("bad_note.core", BuildCore(bad_notes, Loads())));
+  EXPECT_EQ(core.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(core.status().message(), HasSubstr("malformed note"));
+  // A PRSTATUS too short for x86_64.
+  std::vector<uint8_t> short_notes;
+  AppendNote(short_notes, "CORE", NT_PRSTATUS, std::vector<uint8_t>(64, 0));
+  core = ElfCore::Open(
+      WriteFile("short_prstatus.core", BuildCore(short_notes, Loads())));
+  EXPECT_THAT(core.status().message(), HasSubstr("NT_PRSTATUS of 64 bytes"));
+  // No memory at all.
+  core = ElfCore::Open(WriteFile("empty.core", BuildCore(notes_, {})));
+  EXPECT_THAT(core.status().message(), HasSubstr("no PT_LOAD"));
+}
+
+}  // namespace
+}  // namespace ktvm::memory
