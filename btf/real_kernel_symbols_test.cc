@@ -30,6 +30,7 @@
 #include "btf/vmcoreinfo.h"
 #include "gtest/gtest.h"
 #include "memory/guest_memory.h"
+#include "memory/kernel_memory.h"
 #include "memory/virtual_memory.h"
 #include "memory/x86_64_translator.h"
 
@@ -289,6 +290,32 @@ TEST(RealKernelSymbolsTest, KallsymsAndUtsFromGuestRamMatchTheGuest) {
   std::printf("%s: %zu kernel symbols walked, all at phys_base arithmetic\n",
               translator.Describe().c_str(), walked);
   EXPECT_GE(walked, 500u);
+  // The direct map: page_offset_base (KASLR-randomised, read from the
+  // kernel variable) plus a physical address, by arithmetic, must be what
+  // the kernel's own tables map there.
+  ASSERT_TRUE(syms->Lookup("page_offset_base").has_value());
+  uint64_t page_offset_base = 0;
+  ASSERT_TRUE(
+      read(*syms->Lookup("page_offset_base"),
+           absl::MakeSpan(reinterpret_cast<uint8_t*>(&page_offset_base), 8))
+          .ok());
+  const memory::KernelMemory kernel(
+      *guest, translator,
+      {.page_offset_base = page_offset_base, .phys_base = *info->phys_base});
+  size_t direct_checked = 0;
+  for (uint64_t pa = 0x100000; pa < ram.size(); pa += 0x1f00000) {
+    absl::StatusOr<memory::KernelTranslation> k =
+        kernel.Translate(page_offset_base + pa);
+    ASSERT_TRUE(k.ok());
+    EXPECT_EQ(k->kind, memory::KernelAddressKind::kDirectMap);
+    absl::StatusOr<memory::Translation> w =
+        translator.Translate(*guest, page_offset_base + pa);
+    ASSERT_TRUE(w.ok()) << w.status();
+    EXPECT_EQ(w->phys_addr, k->phys_addr);
+    ++direct_checked;
+  }
+  std::printf("page_offset_base 0x%lx: %zu direct-map addresses walked\n",
+              page_offset_base, direct_checked);
   const memory::TranslatedMemory paged(*guest, translator);
   absl::StatusOr<BtfPtr> paged_btf =
       BtfFromGuestMemory(paged, *start_btf, *stop_btf);
