@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "memory/aarch64_page_tables.h"
 #include "memory/test_ram.h"
 #include "memory/virtual_memory.h"
 
@@ -18,73 +19,8 @@ using ::testing::HasSubstr;
 
 constexpr uint64_t kValid = 1, kTableOrPage = 2, kAccessFlag = 1 << 10;
 
-// Stage-1 tables for one TTBR, built in TestRam the way the architecture
-// walks them (so the test does not share the translator's index arithmetic
-// beyond the architectural formula).
-class Aarch64Tables {
- public:
-  Aarch64Tables(TestRam& ram, int granule_shift, int va_bits, uint64_t pool)
-      : ram_(ram), shift_(granule_shift), va_bits_(va_bits), next_(pool) {
-    const int stride = shift_ - 3;
-    start_level_ = 4 - (va_bits_ - shift_ + stride - 1) / stride;
-    root_ = Allocate();
-  }
-
-  uint64_t root() const { return root_; }
-  int start_level() const { return start_level_; }
-  uint64_t granule() const { return 1ULL << shift_; }
-  uint64_t LevelSize(int level) const {
-    return 1ULL << (shift_ + (shift_ - 3) * (3 - level));
-  }
-
-  uint64_t EntryAddress(uint64_t va, int level) {
-    uint64_t table = root_;
-    for (int l = start_level_;; ++l) {
-      const int s = shift_ + (shift_ - 3) * (3 - l);
-      const uint64_t index = (va >> s) & ((1ULL << (shift_ - 3)) - 1) &
-                             ((1ULL << (va_bits_ - s)) - 1);
-      const uint64_t entry = table + index * 8;
-      if (l == level) return entry;
-      uint64_t desc;
-      std::memcpy(&desc, ram_.Host(entry, 8), 8);
-      if (!(desc & kValid)) {
-        desc = Allocate() | kValid | kTableOrPage;
-        ram_.WriteU64(entry, desc);
-      }
-      table = desc & 0x0000fffffffff000ULL & ~(granule() - 1);
-    }
-  }
-
-  // A page at level 3, a block above it.
-  void Map(uint64_t va, uint64_t pa, int level) {
-    const uint64_t desc =
-        pa | kValid | kAccessFlag | (level == 3 ? kTableOrPage : 0);
-    ram_.WriteU64(EntryAddress(va, level), desc);
-  }
-
- private:
-  uint64_t Allocate() {
-    const uint64_t t = next_;
-    next_ += granule();
-    std::memset(ram_.Host(t, granule()), 0, granule());
-    return t;
-  }
-
-  TestRam& ram_;
-  int shift_;
-  int va_bits_;
-  int start_level_;
-  uint64_t next_;
-  uint64_t root_;
-};
-
-uint64_t Tg0(int shift) { return shift == 12 ? 0 : shift == 16 ? 1 : 2; }
-uint64_t Tg1(int shift) { return shift == 12 ? 2 : shift == 16 ? 3 : 1; }
-
 uint64_t Tcr(int shift, int va_bits) {
-  const uint64_t tsz = 64 - va_bits;
-  return tsz | (Tg0(shift) << 14) | (tsz << 16) | (Tg1(shift) << 30) |
-         (uint64_t{shift == 16 ? 0b110u : 0b101u} << 32);
+  return Aarch64PageTables::Tcr(shift, va_bits);
 }
 
 struct Config {
@@ -118,10 +54,10 @@ class Aarch64TranslatorTest : public ::testing::TestWithParam<Config> {
   }
 
   TestRam ram_ = MakeRam();
-  Aarch64Tables low_{ram_, GetParam().granule_shift, GetParam().va_bits,
-                     32ULL << 20};
-  Aarch64Tables high_{ram_, GetParam().granule_shift, GetParam().va_bits,
-                      48ULL << 20};
+  Aarch64PageTables low_{ram_, GetParam().granule_shift, GetParam().va_bits,
+                         32ULL << 20};
+  Aarch64PageTables high_{ram_, GetParam().granule_shift, GetParam().va_bits,
+                          48ULL << 20};
 };
 
 TEST_P(Aarch64TranslatorTest, PagesAndBlocksInBothHalves) {
@@ -138,7 +74,7 @@ TEST_P(Aarch64TranslatorTest, PagesAndBlocksInBothHalves) {
     // Slot `level` of the start table's span keeps levels apart.
     const uint64_t va = size * (4 + level) + 0x18;
     const uint64_t pa = size * (level + 1);  // May lie past RAM: only walked.
-    for (Aarch64Tables* tables : {&low_, &high_}) {
+    for (Aarch64PageTables* tables : {&low_, &high_}) {
       const uint64_t addr = tables == &high_ ? HighVa(va) : va;
       tables->Map(addr & ~(size - 1), pa, level);
       absl::StatusOr<Translation> r = t->Translate(*ram_.View(), addr);
@@ -254,7 +190,7 @@ class Aarch64FormatTest : public ::testing::Test {
 };
 
 TEST_F(Aarch64FormatTest, SixtyFourKGranuleGives52BitOutputAddresses) {
-  Aarch64Tables low(ram_, 16, 52, 4ULL << 20);
+  Aarch64PageTables low(ram_, 16, 52, 4ULL << 20);
   const uint64_t va = 0x000f000000010000;  // Needs all 52 VA bits.
   // OA[51:48] = 0xa from descriptor bits 15:12.
   ram_.WriteU64(low.EntryAddress(va, 3), 0x0000123456780000ULL |
@@ -269,7 +205,7 @@ TEST_F(Aarch64FormatTest, SixtyFourKGranuleGives52BitOutputAddresses) {
 }
 
 TEST_F(Aarch64FormatTest, ReservedAndDisallowedDescriptors) {
-  Aarch64Tables low(ram_, 14, 47, 4ULL << 20);  // 16K: start level 1.
+  Aarch64PageTables low(ram_, 14, 47, 4ULL << 20);  // 16K: start level 1.
   absl::StatusOr<Aarch64Translator> t =
       Aarch64Translator::Create(Tcr(14, 47), low.root(), low.root());
   ASSERT_TRUE(t.ok());
@@ -288,7 +224,7 @@ TEST_F(Aarch64FormatTest, ReservedAndDisallowedDescriptors) {
 }
 
 TEST_F(Aarch64FormatTest, TopByteIgnoreAndDisabledHalves) {
-  Aarch64Tables high(ram_, 12, 48, 4ULL << 20);
+  Aarch64PageTables high(ram_, 12, 48, 4ULL << 20);
   const uint64_t va = 0xffff000000200000;
   high.Map(va, 0x400000, 3);
   const uint64_t tbi1 = 1ULL << 38;
@@ -314,7 +250,7 @@ TEST_F(Aarch64FormatTest, TopByteIgnoreAndDisabledHalves) {
 }
 
 TEST_F(Aarch64FormatTest, ScatteredPagesReadThroughTranslatedMemory) {
-  Aarch64Tables high(ram_, 16, 48, 4ULL << 20);
+  Aarch64PageTables high(ram_, 16, 48, 4ULL << 20);
   const uint64_t va = 0xffff800000000000;
   high.Map(va, 0x200000, 3);
   high.Map(va + 0x10000, 0x100000, 3);  // Next page, lower frame.
