@@ -65,9 +65,11 @@ for t in "${targets[@]}"; do
   fi
   log="$work/logs/$key.log"
   echo "[fuzz] $t for ${seconds}s" >&2
-  "$bin_dir/$pkg/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
-      -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
-      -artifact_prefix="$findings/" "$corpus" >"$log" 2>&1 || true
+  # With --jobs, libFuzzer writes fuzz-N.log files into the working directory.
+  (cd "$work/logs" && "$bin_dir/$pkg/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+      $( ((jobs > 1)) && echo -jobs="$jobs" -workers="$jobs") -print_final_stats=1 \
+      -artifact_prefix="$findings/" "$corpus" >"$log" 2>&1) || true
+  ((jobs > 1)) && cat "$work"/logs/fuzz-*.log >>"$log" 2>/dev/null && rm -f "$work"/logs/fuzz-*.log
   last="$(grep -E '^#[0-9]+' "$log" | tail -1)"
   execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{s+=$2} END {print s+0}')"
   cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")"
