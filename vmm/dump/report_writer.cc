@@ -1,0 +1,350 @@
+#include "vmm/dump/report_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace ktvm::dump {
+namespace {
+
+using ktvm::report::FailureDumpReport;
+
+// Protobuf cannot parse a message of 2 GiB or more in one piece.
+constexpr size_t kMaxReportBytes = INT_MAX;
+
+// Maps the errno of a file operation to the status class callers branch on
+// (exit codes, messages), keeping the strerror text and the path.
+absl::Status FileError(int err, absl::string_view what,
+                       absl::string_view path) {
+  std::string message =
+      absl::StrFormat("%s %s: %s", what, path, std::strerror(err));
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return absl::ResourceExhaustedError(message);
+    case EISDIR:
+      return absl::InvalidArgumentError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// Owns the temporary file until Commit(): every early return closes the fd
+// and unlinks the file, so a failed write leaves nothing behind.
+class TempFile {
+ public:
+  TempFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  TempFile(TempFile&& other) noexcept
+      : fd_(other.fd_),
+        path_(std::move(other.path_)),
+        committed_(other.committed_) {
+    other.fd_ = -1;
+    other.committed_ = true;  // The moved-from shell owns nothing.
+  }
+  TempFile& operator=(TempFile&&) = delete;
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (fd_ >= 0) close(fd_);
+    if (!committed_) unlink(path_.c_str());
+  }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  // close() can report a deferred write error (NFS, quota), so it is checked.
+  absl::Status Close() {
+    int fd = fd_;
+    fd_ = -1;
+    if (close(fd) != 0) return FileError(errno, "closing", path_);
+    return absl::OkStatus();
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  int fd_;
+  std::string path_;
+  bool committed_ = false;
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string DirectoryOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A name no other writer (another thread, process or host on a shared
+// directory) picks: pid, a process-wide counter and random bits. O_EXCL
+// backs this up.
+std::string TempPathFor(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrFormat("%s/.%s.tmp-%d-%d-%016x", DirectoryOf(path),
+                         BaseName(path), getpid(), counter.fetch_add(1), rng());
+}
+
+absl::StatusOr<TempFile> CreateTempFile(const std::string& path) {
+  constexpr int kAttempts = 8;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    std::string temp = TempPathFor(path);
+    int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) return TempFile(fd, temp);
+    if (errno != EEXIST) {
+      return FileError(errno, "creating a temporary file in",
+                       DirectoryOf(path));
+    }
+  }
+  return absl::InternalError(absl::StrFormat(
+      "could not pick an unused temporary name next to %s", path));
+}
+
+absl::Status WriteAll(int fd, absl::string_view bytes,
+                      const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FileError(errno, "writing", path);
+    }
+    if (n == 0) return FileError(ENOSPC, "writing", path);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncRetry(int fd, absl::string_view what,
+                        const std::string& path) {
+  while (fsync(fd) != 0) {
+    if (errno == EINTR) continue;
+    return FileError(errno, what, path);
+  }
+  return absl::OkStatus();
+}
+
+std::string ProtobufStatusText(const google::protobuf::util::Status& s) {
+  return std::string(s.message().data(), s.message().size());
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  int raw = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw < 0) return FileError(errno, "opening", path);
+  Fd fd(raw);
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return FileError(errno, "stat of", path);
+  if (S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s is a directory, not a report", path));
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxReportBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is %d bytes, larger than any report (2 GiB)", path, st.st_size));
+  }
+  std::string bytes;
+  bytes.reserve(static_cast<size_t>(st.st_size));
+  char buffer[1 << 16];
+  while (true) {
+    ssize_t n = read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FileError(errno, "reading", path);
+    }
+    if (n == 0) break;
+    if (bytes.size() + static_cast<size_t>(n) > kMaxReportBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s grew past 2 GiB while reading", path));
+    }
+    bytes.append(buffer, static_cast<size_t>(n));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SerializeReport(const FailureDumpReport& report,
+                                            ReportFormat format) {
+  std::string bytes;
+  if (format == ReportFormat::kBinary) {
+    if (!report.SerializeToString(&bytes)) {
+      return absl::InternalError(absl::StrFormat(
+          "serialising the report failed (%d bytes; the limit is 2 GiB)",
+          report.ByteSizeLong()));
+    }
+    return bytes;
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  google::protobuf::util::Status s =
+      google::protobuf::util::MessageToJsonString(report, &bytes, options);
+  if (!s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("converting the report to JSON: ", ProtobufStatusText(s)));
+  }
+  bytes.push_back('\n');
+  return bytes;
+}
+
+absl::StatusOr<std::string> WriteReportAtomically(
+    const FailureDumpReport& report, const std::string& path,
+    ReportFormat format) {
+  if (path.empty() || path.back() == '/') {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("report path '%s' names no file", path));
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("report path %s is a directory", path));
+  }
+  // Serialise before creating anything: a failure here leaves no trace.
+  absl::StatusOr<std::string> bytes = SerializeReport(report, format);
+  if (!bytes.ok()) return bytes.status();
+
+  absl::StatusOr<TempFile> temp = CreateTempFile(path);
+  if (!temp.ok()) return temp.status();
+  if (absl::Status s = WriteAll(temp->fd(), *bytes, temp->path()); !s.ok()) {
+    return s;
+  }
+  // Data must be on disk before the rename publishes it; otherwise a power
+  // loss can leave the new name pointing at an empty or partial file.
+  if (absl::Status s = FsyncRetry(temp->fd(), "fsync of", temp->path());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = temp->Close(); !s.ok()) return s;
+  if (rename(temp->path().c_str(), path.c_str()) != 0) {
+    return FileError(errno, absl::StrCat("renaming ", temp->path(), " to"),
+                     path);
+  }
+  temp->Commit();
+  // The rename itself lives in the directory; fsync it so the new name
+  // survives a crash. The report is complete either way, so a directory that
+  // cannot be opened for fsync (some filesystems) is not an error.
+  std::string dir = DirectoryOf(path);
+  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    Fd dir_guard(dir_fd);
+    if (fsync(dir_fd) != 0 && errno != EINVAL && errno != EROFS) {
+      return FileError(errno, "fsync of directory", dir);
+    }
+  }
+  return path;
+}
+
+std::string DefaultReportPathIn(absl::string_view dir, absl::Time now, int pid,
+                                ReportFormat format) {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t n = counter.fetch_add(1);
+  std::string stamp =
+      absl::FormatTime("%Y%m%dT%H%M%E6SZ", now, absl::UTCTimeZone());
+  std::string suffix = n == 0 ? "" : absl::StrCat("-", n);
+  const char* extension =
+      format == ReportFormat::kJson ? ".ktvm-dump.json" : ".ktvm-dump";
+  std::string prefix(dir);
+  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+  return absl::StrCat(prefix, "ktvm-", stamp, "-", pid, suffix, extension);
+}
+
+std::string DefaultReportPath(ReportFormat format) {
+  std::string dir;
+  if (const char* bwd = std::getenv("BUILD_WORKING_DIRECTORY");
+      bwd != nullptr && bwd[0] != '\0') {
+    dir = bwd;
+  } else {
+    char buffer[PATH_MAX];
+    dir = getcwd(buffer, sizeof(buffer)) != nullptr ? buffer : ".";
+  }
+  return DefaultReportPathIn(dir, absl::Now(), getpid(), format);
+}
+
+absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
+  if (bytes.empty()) {
+    return absl::InvalidArgumentError("the file is empty, not a report");
+  }
+  FailureDumpReport report;
+  absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(bytes);
+  if (!trimmed.empty() && trimmed.front() == '{') {
+    google::protobuf::util::JsonParseOptions options;
+    // A newer ktvm may add fields; an older reader still shows the rest.
+    options.ignore_unknown_fields = true;
+    google::protobuf::util::Status s =
+        google::protobuf::util::JsonStringToMessage(
+            google::protobuf::StringPiece(bytes.data(), bytes.size()), &report,
+            options);
+    if (!s.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("not a valid JSON report (truncated or corrupt): ",
+                       ProtobufStatusText(s)));
+    }
+  } else if (!report.ParseFromArray(bytes.data(),
+                                    static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(
+        "not a valid binary report (truncated or corrupt protobuf)");
+  }
+  // Arbitrary bytes can happen to parse as a message made of unknown
+  // fields; every report ktvm writes has a header.
+  if (!report.has_header()) {
+    return absl::FailedPreconditionError(
+        "parses as protobuf but has no report header: not a ktvm report");
+  }
+  if (report.header().format_version() > ktvm::report::FORMAT_VERSION_1) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "report format version %d is newer than this reader (1)",
+        report.header().format_version()));
+  }
+  return report;
+}
+
+absl::StatusOr<FailureDumpReport> ReadReport(const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<FailureDumpReport> report = ParseReport(*bytes);
+  if (!report.ok()) {
+    return absl::Status(report.status().code(),
+                        absl::StrCat(path, ": ", report.status().message()));
+  }
+  return report;
+}
+
+}  // namespace ktvm::dump

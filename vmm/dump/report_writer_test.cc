@@ -1,0 +1,283 @@
+#include "vmm/dump/report_writer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+
+namespace ktvm::dump {
+namespace {
+
+using ktvm::report::FailureDumpReport;
+
+FailureDumpReport SmallReport() {
+  FailureDumpReport r;
+  r.mutable_header()->set_format_version(ktvm::report::FORMAT_VERSION_1);
+  r.mutable_header()->set_kernel_release("7.0.0-test");
+  r.mutable_header()->set_backend(ktvm::report::BACKEND_QEMU_TCG);
+  r.mutable_trigger()->set_kind(ktvm::report::TRIGGER_KIND_SCHED_EXT_ERROR);
+  r.mutable_trigger()->set_summary("scx_root->exit_kind = 1025 (ERROR_BPF)");
+  auto* exit = r.mutable_scx_exit();
+  exit->set_kind(ktvm::report::SCX_EXIT_ERROR_BPF);
+  exit->set_kind_value(1025);
+  exit->set_msg("ktvm_fifo: error after 100 enqueues");
+  auto* frame = exit->add_backtrace();
+  frame->set_address(0xffffffff81234567);
+  frame->set_symbol("scx_bpf_error_bstr");
+  auto* map = r.add_bpf_maps();
+  map->set_name("ktvm_fif.bss");
+  map->set_type(ktvm::report::BPF_MAP_TYPE_ARRAY);
+  auto* page = map->mutable_arena()->add_pages();
+  page->set_user_addr(0x100000000);
+  page->set_data(std::string(4096, '\xa5'));
+  auto* entry = r.add_sdt_allocators()->add_entries();
+  entry->set_idx(3);
+  entry->set_genn(1);
+  entry->mutable_payload()->set_type_name("u64");
+  entry->mutable_payload()->set_uint_value(0xfeedface);
+  return r;
+}
+
+std::string TestDir(const std::string& name) {
+  std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+  mkdir(dir.c_str(), 0755);
+  return dir;
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  return names;
+}
+
+void WriteRaw(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+bool Equal(const FailureDumpReport& a, const FailureDumpReport& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+TEST(ReportWriterTest, BinaryRoundTripLeavesOnlyTheReport) {
+  std::string dir = TestDir("binary");
+  std::string path = dir + "/r.ktvm-dump";
+  absl::StatusOr<std::string> written =
+      WriteReportAtomically(SmallReport(), path, ReportFormat::kBinary);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, path);
+  absl::StatusOr<FailureDumpReport> read = ReadReport(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(Equal(*read, SmallReport()));
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"r.ktvm-dump"});
+}
+
+TEST(ReportWriterTest, JsonRoundTripIsProto3Json) {
+  std::string dir = TestDir("json");
+  std::string path = dir + "/r.json";
+  ASSERT_TRUE(
+      WriteReportAtomically(SmallReport(), path, ReportFormat::kJson).ok());
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  EXPECT_TRUE(absl::StartsWith(text, "{"));
+  // Enums as names, 64-bit integers as strings: proto3 JSON mapping.
+  EXPECT_TRUE(absl::StrContains(text, "\"SCX_EXIT_ERROR_BPF\""));
+  EXPECT_TRUE(absl::StrContains(text, "\"18446744071581156711\""));
+  absl::StatusOr<FailureDumpReport> read = ReadReport(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(Equal(*read, SmallReport()));
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"r.json"});
+}
+
+TEST(ReportWriterTest, ReplacesAnExistingReport) {
+  std::string path = TestDir("replace") + "/r.ktvm-dump";
+  FailureDumpReport first = SmallReport();
+  first.mutable_trigger()->set_summary("first");
+  ASSERT_TRUE(WriteReportAtomically(first, path, ReportFormat::kBinary).ok());
+  ASSERT_TRUE(
+      WriteReportAtomically(SmallReport(), path, ReportFormat::kBinary).ok());
+  absl::StatusOr<FailureDumpReport> read = ReadReport(path);
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(Equal(*read, SmallReport()));
+}
+
+TEST(ReportWriterTest, MissingDirectoryIsNotFound) {
+  std::string path = TestDir("missing") + "/no/such/dir/r.ktvm-dump";
+  absl::StatusOr<std::string> written =
+      WriteReportAtomically(SmallReport(), path, ReportFormat::kBinary);
+  EXPECT_EQ(written.status().code(), absl::StatusCode::kNotFound)
+      << written.status();
+  EXPECT_TRUE(absl::StrContains(written.status().message(), "no/such/dir"));
+}
+
+TEST(ReportWriterTest, PathThatIsADirectoryIsRejected) {
+  std::string dir = TestDir("isdir");
+  mkdir((dir + "/sub").c_str(), 0755);
+  absl::StatusOr<std::string> written =
+      WriteReportAtomically(SmallReport(), dir + "/sub", ReportFormat::kBinary);
+  EXPECT_EQ(written.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"sub"});
+  EXPECT_EQ(WriteReportAtomically(SmallReport(), "", ReportFormat::kBinary)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Runs `body` in a child process and returns its exit status, so a test can
+// drop privileges or lower rlimits without affecting the others.
+int RunInChild(const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) _exit(body());
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+absl::StatusCode WriteStatusCode(const std::string& path) {
+  return WriteReportAtomically(SmallReport(), path, ReportFormat::kBinary)
+      .status()
+      .code();
+}
+
+TEST(ReportWriterTest, UnwritableDirectoryIsPermissionDenied) {
+  // sysfs refuses to create files even for root.
+  EXPECT_EQ(WriteStatusCode("/sys/r.ktvm-dump"),
+            absl::StatusCode::kPermissionDenied);
+
+  std::string dir = TestDir("readonly");
+  chmod(dir.c_str(), 0555);
+  // Root ignores directory modes, so the write runs as an unprivileged uid;
+  // inside Bazel's user namespace no other uid exists (exit 10: skipped).
+  int code = RunInChild([&] {
+    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) return 10;
+    return WriteStatusCode(dir + "/r.ktvm-dump") ==
+                   absl::StatusCode::kPermissionDenied
+               ? 0
+               : 12;
+  });
+  if (code == 10) {
+    std::printf("chmod 0555 case not run: cannot drop root in this sandbox\n");
+  } else {
+    EXPECT_EQ(code, 0);
+  }
+  EXPECT_TRUE(ListDir(dir).empty());
+  chmod(dir.c_str(), 0755);
+}
+
+TEST(ReportWriterTest, FullDiskRemovesTheTemporaryFile) {
+  std::string dir = TestDir("full");
+  std::string path = dir + "/r.ktvm-dump";
+  ASSERT_TRUE(
+      WriteReportAtomically(SmallReport(), path, ReportFormat::kBinary).ok());
+  FailureDumpReport big = SmallReport();
+  big.mutable_bpf_maps(0)->mutable_arena()->mutable_pages(0)->set_data(
+      std::string(1 << 20, 'x'));
+  // RLIMIT_FSIZE makes write() fail with EFBIG part way, as a full disk
+  // would with ENOSPC: the same error path.
+  int code = RunInChild([&] {
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{64 << 10, 64 << 10};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) return 10;
+    absl::StatusOr<std::string> written =
+        WriteReportAtomically(big, path, ReportFormat::kBinary);
+    if (written.ok()) return 11;
+    return written.status().code() == absl::StatusCode::kResourceExhausted ? 0
+                                                                           : 12;
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{"r.ktvm-dump"});
+  absl::StatusOr<FailureDumpReport> read = ReadReport(path);
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(Equal(*read, SmallReport()));
+}
+
+TEST(ReadReportTest, ClassifiesBadFiles) {
+  std::string dir = TestDir("bad");
+  EXPECT_EQ(ReadReport(dir + "/absent").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadReport(dir).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  WriteRaw(dir + "/empty", "");
+  EXPECT_EQ(ReadReport(dir + "/empty").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  std::string binary;
+  ASSERT_TRUE(SmallReport().SerializeToString(&binary));
+  WriteRaw(dir + "/truncated", binary.substr(0, binary.size() / 2));
+  EXPECT_EQ(ReadReport(dir + "/truncated").status().code(),
+            absl::StatusCode::kDataLoss);
+
+  absl::StatusOr<std::string> json =
+      SerializeReport(SmallReport(), ReportFormat::kJson);
+  ASSERT_TRUE(json.ok());
+  WriteRaw(dir + "/truncated.json", json->substr(0, json->size() / 2));
+  EXPECT_EQ(ReadReport(dir + "/truncated.json").status().code(),
+            absl::StatusCode::kDataLoss);
+
+  WriteRaw(dir + "/other.json", "{\"name\": \"not a report\"}");
+  EXPECT_EQ(ReadReport(dir + "/other.json").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  FailureDumpReport newer = SmallReport();
+  newer.mutable_header()->set_format_version(
+      static_cast<ktvm::report::FormatVersion>(2));
+  ASSERT_TRUE(newer.SerializeToString(&binary));
+  WriteRaw(dir + "/newer", binary);
+  absl::StatusOr<FailureDumpReport> read = ReadReport(dir + "/newer");
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(read.status().message(), "newer"));
+}
+
+TEST(DefaultReportPathTest, NamesAreTimestampedAndUnique) {
+  absl::Time t = absl::FromCivil(absl::CivilSecond(2026, 11, 29, 3, 4, 5),
+                                 absl::UTCTimeZone()) +
+                 absl::Microseconds(42);
+  std::string a = DefaultReportPathIn("/d", t, 77, ReportFormat::kBinary);
+  std::string b = DefaultReportPathIn("/d/", t, 77, ReportFormat::kJson);
+  EXPECT_TRUE(absl::StartsWith(a, "/d/ktvm-20261129T030405.000042Z-77"));
+  EXPECT_TRUE(absl::EndsWith(a, ".ktvm-dump"));
+  EXPECT_TRUE(absl::StartsWith(b, "/d/ktvm-20261129T030405.000042Z-77-"));
+  EXPECT_TRUE(absl::EndsWith(b, ".ktvm-dump.json"));
+  EXPECT_NE(a, b);
+}
+
+TEST(DefaultReportPathTest, UsesTheBazelRunWorkingDirectory) {
+  setenv("BUILD_WORKING_DIRECTORY", "/home/user/project", 1);
+  std::string path = DefaultReportPath(ReportFormat::kBinary);
+  unsetenv("BUILD_WORKING_DIRECTORY");
+  EXPECT_TRUE(std::regex_match(
+      path, std::regex("/home/user/project/ktvm-[0-9]{8}T[0-9]{6}\\.[0-9]{6}Z-"
+                       "[0-9]+(-[0-9]+)?\\.ktvm-dump")))
+      << path;
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  EXPECT_TRUE(absl::StartsWith(DefaultReportPath(ReportFormat::kBinary),
+                               absl::StrCat(cwd, "/ktvm-")));
+}
+
+}  // namespace
+}  // namespace ktvm::dump
