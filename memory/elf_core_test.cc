@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "memory/elf_core_writer.h"
 #include "memory/test_ram.h"
 #include "memory/virtual_memory.h"
 #include "memory/x86_64_page_tables.h"
@@ -25,25 +26,6 @@ std::string TempPath(const std::string& name) {
   return std::string(d ? d : "/tmp") + "/" + name;
 }
 
-void Append(std::vector<uint8_t>& out, const void* p, size_t n) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  out.insert(out.end(), b, b + n);
-}
-void Pad4(std::vector<uint8_t>& out) {
-  while (out.size() % 4) out.push_back(0);
-}
-
-void AppendNote(std::vector<uint8_t>& out, const std::string& name,
-                uint32_t type, const std::vector<uint8_t>& desc) {
-  Elf64_Nhdr h{static_cast<Elf64_Word>(name.size() + 1),
-               static_cast<Elf64_Word>(desc.size()), type};
-  Append(out, &h, sizeof(h));
-  Append(out, name.c_str(), name.size() + 1);
-  Pad4(out);
-  Append(out, desc.data(), desc.size());
-  Pad4(out);
-}
-
 void Put64(std::vector<uint8_t>& d, size_t at, uint64_t v) {
   std::memcpy(d.data() + at, &v, 8);
 }
@@ -51,73 +33,30 @@ void Put32(std::vector<uint8_t>& d, size_t at, uint32_t v) {
   std::memcpy(d.data() + at, &v, 4);
 }
 
-// x86_64 struct elf_prstatus: pid at 32, user_regs_struct at 112.
+// The writer's notes plus the fields this test checks.
 std::vector<uint8_t> PrStatusDesc(uint32_t pid, uint64_t rip, uint64_t rsp) {
-  std::vector<uint8_t> d(336, 0);
-  Put32(d, 32, pid);
-  Put64(d, 112 + 16 * 8, rip);
-  Put64(d, 112 + 19 * 8, rsp);
+  std::vector<uint8_t> d = X86PrStatus(pid, rip, rsp);
   Put64(d, 112 + 10 * 8, 0xaaaa);              // rax
   Put64(d, 112 + 22 * 8, 0xffff888007c00000);  // gs_base
   return d;
 }
 
-// QEMUCPUState version 1.
 std::vector<uint8_t> QemuDesc(uint64_t rip, uint64_t cr3, uint64_t cr4) {
-  std::vector<uint8_t> d(440, 0);
-  Put32(d, 0, 1);
-  Put32(d, 4, 440);
+  std::vector<uint8_t> d = QemuCpuStateNote(rip, cr3, cr4);
   Put64(d, 8, 0xbbbb);                     // rax
-  Put64(d, 8 + 16 * 8, rip);               // rip
   Put32(d, 152, 0x10);                     // cs.selector
   Put64(d, 152 + 4 * 24 + 16, 0x1234000);  // gs.base
   Put64(d, 392, 0x80050033);               // cr0
-  Put64(d, 392 + 24, cr3);
-  Put64(d, 392 + 32, cr4);
-  Put64(d, 432, 0xffff888007d00000);  // kernel_gs_base
+  Put64(d, 432, 0xffff888007d00000);       // kernel_gs_base
   return d;
 }
 
-struct Load {
-  uint64_t paddr;
-  std::vector<uint8_t> bytes;
-};
+using Load = CoreSegment;
 
 std::vector<uint8_t> BuildCore(const std::vector<uint8_t>& notes,
                                const std::vector<Load>& loads,
                                uint16_t type = ET_CORE) {
-  const size_t phnum = 1 + loads.size();
-  std::vector<uint8_t> out(sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr));
-  Elf64_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS64;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_type = type;
-  eh.e_machine = EM_X86_64;
-  eh.e_version = EV_CURRENT;
-  eh.e_phoff = sizeof(Elf64_Ehdr);
-  eh.e_ehsize = sizeof(Elf64_Ehdr);
-  eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = phnum;
-  std::memcpy(out.data(), &eh, sizeof(eh));
-  std::vector<Elf64_Phdr> ph(phnum);
-  ph[0].p_type = PT_NOTE;
-  ph[0].p_offset = out.size();
-  ph[0].p_filesz = notes.size();
-  ph[0].p_align = 4;
-  Append(out, notes.data(), notes.size());
-  for (size_t i = 0; i < loads.size(); ++i) {
-    while (out.size() % 4096) out.push_back(0);
-    Elf64_Phdr& p = ph[i + 1];
-    p.p_type = PT_LOAD;
-    p.p_offset = out.size();
-    p.p_paddr = loads[i].paddr;
-    p.p_filesz = p.p_memsz = loads[i].bytes.size();
-    Append(out, loads[i].bytes.data(), loads[i].bytes.size());
-  }
-  std::memcpy(out.data() + eh.e_phoff, ph.data(), phnum * sizeof(Elf64_Phdr));
-  return out;
+  return WriteElfCore(notes, loads, type);
 }
 
 std::string WriteFile(const std::string& name,
@@ -148,15 +87,15 @@ class ElfCoreTest : public ::testing::Test {
     for (int i = 0; i < 0x1000; ++i) {
       *ram_.Host(0x101000 + i, 1) = static_cast<uint8_t>(i ^ 0x5a);
     }
-    AppendNote(notes_, "CORE", NT_PRSTATUS, PrStatusDesc(0, kVa + 0x10, 0x1));
-    AppendNote(notes_, "CORE", NT_PRSTATUS, PrStatusDesc(7, kVa + 0x20, 0x2));
-    AppendNote(notes_, "QEMU", 0,
-               QemuDesc(kVa + 0x10, tables_.root() | 0x5, 0));
-    AppendNote(notes_, "QEMU", 0,
-               QemuDesc(kVa + 0x20, tables_.root(), 1 << 12));
     std::vector<uint8_t> info(kVmcoreinfo, kVmcoreinfo + sizeof(kVmcoreinfo));
     info.resize(info.size() + 7, 0);  // The kernel pads with NULs.
-    AppendNote(notes_, "VMCOREINFO", 0, info);
+    notes_ = EncodeNotes({
+        {"CORE", NT_PRSTATUS, PrStatusDesc(0, kVa + 0x10, 0x1)},
+        {"CORE", NT_PRSTATUS, PrStatusDesc(7, kVa + 0x20, 0x2)},
+        {"QEMU", 0, QemuDesc(kVa + 0x10, tables_.root() | 0x5, 0)},
+        {"QEMU", 0, QemuDesc(kVa + 0x20, tables_.root(), 1 << 12)},
+        {"VMCOREINFO", 0, info},
+    });
   }
 
   std::vector<Load> Loads() {
@@ -254,8 +193,8 @@ TEST_F(ElfCoreTest, MalformedCoresAreClearErrors) {
   EXPECT_EQ(core.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(core.status().message(), HasSubstr("malformed note"));
   // A PRSTATUS too short for x86_64.
-  std::vector<uint8_t> short_notes;
-  AppendNote(short_notes, "CORE", NT_PRSTATUS, std::vector<uint8_t>(64, 0));
+  const std::vector<uint8_t> short_notes =
+      EncodeNotes({{"CORE", NT_PRSTATUS, std::vector<uint8_t>(64, 0)}});
   core = ElfCore::Open(
       WriteFile("short_prstatus.core", BuildCore(short_notes, Loads())));
   EXPECT_THAT(core.status().message(), HasSubstr("NT_PRSTATUS of 64 bytes"));

@@ -10,18 +10,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "memory/ram_file.h"
 #include "vmm/backend/unique_fd.h"
 
 namespace ktvm::backend {
 
 std::vector<RamRegion> PcMachineRamLayout(uint64_t ram_bytes) {
-  constexpr uint64_t kGiB = uint64_t{1} << 30;
-  // pc_piix: RAM of 3.5 GiB or more keeps only 3 GiB below the PCI hole.
-  const uint64_t lowmem =
-      ram_bytes >= 3 * kGiB + kGiB / 2 ? 3 * kGiB : ram_bytes;
-  std::vector<RamRegion> regions = {{0, 0, lowmem}};
-  if (ram_bytes > lowmem) {
-    regions.push_back({4 * kGiB, lowmem, ram_bytes - lowmem});
+  // One rule for the layout, owned by memory/ (ram_file.h).
+  std::vector<RamRegion> regions;
+  for (const memory::RamFileRegion& r : memory::QemuPcRamLayout(ram_bytes)) {
+    regions.push_back({r.guest_phys, r.file_offset, r.size});
   }
   return regions;
 }
