@@ -11,25 +11,59 @@ constexpr uint64_t kPage = 4096;
 
 }  // namespace
 
+namespace {
+
+uint64_t EndOfMemory(const GuestMemory& memory) {
+  if (memory.regions().empty()) return 0;
+  const MemoryRegion& last = memory.regions().back();
+  return last.guest_phys + last.size;
+}
+
+}  // namespace
+
 KernelMemory::KernelMemory(const GuestMemory& memory,
                            const AddressTranslator& translator,
                            X86_64KernelLayout layout)
-    : memory_(memory), walked_(memory, translator), layout_(layout) {
-  if (layout_.direct_map_bytes == 0 && !memory.regions().empty()) {
-    const MemoryRegion& last = memory.regions().back();
-    layout_.direct_map_bytes = last.guest_phys + last.size;
-  }
+    : memory_(memory), walked_(memory, translator) {
+  direct_map_ = {.va_start = layout.page_offset_base,
+                 .size = layout.direct_map_bytes != 0 ? layout.direct_map_bytes
+                                                      : EndOfMemory(memory),
+                 .pa_start = 0,
+                 .kind = KernelAddressKind::kDirectMap};
+  image_ = {.va_start = layout.kernel_map_start,
+            .size = layout.kernel_image_bytes,
+            .pa_start = layout.phys_base,
+            .kind = KernelAddressKind::kKernelImage};
+}
+
+KernelMemory::KernelMemory(const GuestMemory& memory,
+                           const AddressTranslator& translator,
+                           Aarch64KernelLayout layout)
+    : memory_(memory), walked_(memory, translator) {
+  const int bits = std::clamp(layout.va_bits, 1, 63);
+  const uint64_t page_offset = ~0ULL << bits;  // -(1 << VA_BITS)
+  const uint64_t page_end = ~0ULL << (bits - 1);
+  // Only the part backed by guest memory: beyond it the kernel maps nothing
+  // (or, after hotplug, something this memory cannot read anyway).
+  const uint64_t backed = EndOfMemory(memory) > layout.phys_offset
+                              ? EndOfMemory(memory) - layout.phys_offset
+                              : 0;
+  direct_map_ = {.va_start = page_offset,
+                 .size = std::min(page_end - page_offset, backed),
+                 .pa_start = layout.phys_offset,
+                 .kind = KernelAddressKind::kDirectMap};
+  image_ = {.va_start = layout.kimage_start,
+            .size = layout.kimage_bytes,
+            .pa_start = layout.kimage_start - layout.kimage_voffset,
+            .kind = KernelAddressKind::kKernelImage};
 }
 
 absl::StatusOr<KernelTranslation> KernelMemory::Translate(uint64_t va) const {
-  if (va - layout_.page_offset_base < layout_.direct_map_bytes) {
-    return KernelTranslation{.phys_addr = va - layout_.page_offset_base,
-                             .kind = KernelAddressKind::kDirectMap};
-  }
-  if (va - layout_.kernel_map_start < layout_.kernel_image_bytes) {
-    return KernelTranslation{
-        .phys_addr = va - layout_.kernel_map_start + layout_.phys_base,
-        .kind = KernelAddressKind::kKernelImage};
+  for (const LinearRange* r : {&direct_map_, &image_}) {
+    if (va - r->va_start < r->size) {
+      return KernelTranslation{.phys_addr = va - r->va_start + r->pa_start,
+                               .kind = r->kind};
+    }
   }
   absl::StatusOr<Translation> t = walked_.Translate(va);
   if (!t.ok()) return t.status();

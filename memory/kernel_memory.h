@@ -1,8 +1,8 @@
-// Reading x86_64 Linux kernel addresses the way the kernel lays them out:
-// the direct map and the kernel image by arithmetic (no table reads, so
-// they keep working when page tables are damaged and cost nothing per
-// page), everything else (vmalloc, modules, BPF arenas, per-CPU areas) by
-// a page-table walk.
+// Reading Linux kernel addresses (x86_64, arm64) the way the kernel lays
+// them out: the direct (linear) map and the kernel image by arithmetic (no
+// table reads, so they keep working when page tables are damaged and cost
+// nothing per page), everything else (vmalloc, modules, BPF arenas, per-CPU
+// areas) by a page-table walk.
 #ifndef KTVM_MEMORY_KERNEL_MEMORY_H_
 #define KTVM_MEMORY_KERNEL_MEMORY_H_
 
@@ -36,6 +36,19 @@ struct X86_64KernelLayout {
   uint64_t kernel_image_bytes = 1ULL << 30;
 };
 
+// arm64 (VA_BITS flip layout, 5.4+): the linear map is the lower half of
+// the kernel range, [-(1 << VA_BITS), -(1 << (VA_BITS - 1))); the image
+// sits at kimage_voffset above its physical load address. All values are
+// in VMCOREINFO (NUMBER(VA_BITS), NUMBER(PHYS_OFFSET),
+// NUMBER(kimage_voffset)) and kallsyms (_text, _end).
+struct Aarch64KernelLayout {
+  int va_bits = 48;
+  uint64_t phys_offset = 0;     // Physical address of the linear map start.
+  uint64_t kimage_voffset = 0;  // Image VA - image PA.
+  uint64_t kimage_start = 0;    // _text
+  uint64_t kimage_bytes = 0;    // _end - _text
+};
+
 enum class KernelAddressKind { kDirectMap, kKernelImage, kPageTableWalk };
 
 struct KernelTranslation {
@@ -49,6 +62,8 @@ class KernelMemory : public VirtualMemoryReader {
   // VMCOREINFO's init_top_pgt) must outlive this object.
   KernelMemory(const GuestMemory& memory, const AddressTranslator& translator,
                X86_64KernelLayout layout);
+  KernelMemory(const GuestMemory& memory, const AddressTranslator& translator,
+               Aarch64KernelLayout layout);
 
   absl::StatusOr<KernelTranslation> Translate(uint64_t va) const;
   absl::Status ReadVirtual(uint64_t va, absl::Span<uint8_t> out) const override;
@@ -58,12 +73,20 @@ class KernelMemory : public VirtualMemoryReader {
 
   // Walked translations are cached; call when the guest has run.
   void InvalidateCache() const { walked_.InvalidateCache(); }
-  const X86_64KernelLayout& layout() const { return layout_; }
 
  private:
+  // va in [va_start, va_start + size) is at pa = va - va_start + pa_start.
+  struct LinearRange {
+    uint64_t va_start = 0;
+    uint64_t size = 0;
+    uint64_t pa_start = 0;
+    KernelAddressKind kind = KernelAddressKind::kDirectMap;
+  };
+
   const GuestMemory& memory_;
   TranslatedMemory walked_;
-  X86_64KernelLayout layout_;
+  LinearRange direct_map_;
+  LinearRange image_;
 };
 
 }  // namespace ktvm::memory

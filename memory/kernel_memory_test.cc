@@ -5,6 +5,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "memory/aarch64_page_tables.h"
+#include "memory/aarch64_translator.h"
 #include "memory/test_ram.h"
 #include "memory/x86_64_page_tables.h"
 #include "memory/x86_64_translator.h"
@@ -119,6 +121,61 @@ TEST_F(KernelMemoryTest, RangesCrossKindsAndReportFailedPages) {
   EXPECT_EQ(out[0], 0x5000 * 3 + 1 & 0xff);
   absl::Status s = km.ReadVirtual(kVmalloc, absl::MakeSpan(out));
   EXPECT_THAT(s.message(), HasSubstr("page 0xffffc90000124000"));
+}
+
+// arm64: RAM at 1 GiB (PHYS_OFFSET), linear map by 2M blocks from
+// PAGE_OFFSET, the image by 4K pages, a vmalloc page elsewhere.
+TEST(Aarch64KernelMemoryTest, LinearMapAndImageAgreeWithTheTables) {
+  constexpr uint64_t kPhysOffset = 1ULL << 30;
+  constexpr uint64_t kArmRam = 16ULL << 20;
+  constexpr uint64_t kPageOffset = 0xffff000000000000ULL;  // VA_BITS 48
+  constexpr uint64_t kText = 0xffff800080000000ULL;
+  constexpr uint64_t kTextPa = kPhysOffset + 0x200000;
+  constexpr uint64_t kVmallocVa = 0xffff800090000000ULL;
+  TestRam ram;
+  ram.AddRegion(kPhysOffset, kArmRam);
+  for (uint64_t pa = kPhysOffset; pa < kPhysOffset + kArmRam; pa += 8) {
+    ram.WriteU64(pa, pa ^ 0x5555);
+  }
+  Aarch64PageTables tables(ram, 12, 48, kPhysOffset + (12ULL << 20));
+  for (uint64_t off = 0; off < (8ULL << 20); off += 2ULL << 20) {
+    tables.Map(kPageOffset + off, kPhysOffset + off, 2);
+  }
+  for (uint64_t off = 0; off < 0x10000; off += 0x1000) {
+    tables.Map(kText + off, kTextPa + off, 3);
+  }
+  tables.Map(kVmallocVa, kPhysOffset + 0x900000, 3);
+  const GuestMemory memory = *ram.View();
+  absl::StatusOr<Aarch64Translator> translator = Aarch64Translator::Create(
+      Aarch64PageTables::Tcr(12, 48), 0, tables.root());
+  ASSERT_TRUE(translator.ok()) << translator.status();
+  const KernelMemory km(memory, *translator,
+                        Aarch64KernelLayout{.va_bits = 48,
+                                            .phys_offset = kPhysOffset,
+                                            .kimage_voffset = kText - kTextPa,
+                                            .kimage_start = kText,
+                                            .kimage_bytes = 0x10000});
+  struct Case {
+    uint64_t va;
+    KernelAddressKind kind;
+  };
+  for (const Case& c :
+       {Case{kPageOffset + 0x345678, KernelAddressKind::kDirectMap},
+        Case{kText + 0x4321, KernelAddressKind::kKernelImage},
+        Case{kVmallocVa + 0x10, KernelAddressKind::kPageTableWalk}}) {
+    absl::StatusOr<KernelTranslation> k = km.Translate(c.va);
+    ASSERT_TRUE(k.ok()) << k.status();
+    EXPECT_EQ(k->kind, c.kind) << std::hex << c.va;
+    absl::StatusOr<Translation> walked = translator->Translate(memory, c.va);
+    ASSERT_TRUE(walked.ok()) << walked.status();
+    EXPECT_EQ(k->phys_addr, walked->phys_addr) << std::hex << c.va;
+    const uint64_t aligned = c.va & ~7ULL;
+    EXPECT_EQ(*km.ReadVirtualU64(aligned),
+              (walked->phys_addr & ~7ULL) ^ 0x5555);
+  }
+  // The linear map stops at the end of RAM: beyond it, the walk decides.
+  absl::StatusOr<KernelTranslation> past = km.Translate(kPageOffset + kArmRam);
+  EXPECT_EQ(past.status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
