@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -26,6 +27,11 @@ using ktvm::report::FailureDumpReport;
 
 // Protobuf cannot parse a message of 2 GiB or more in one piece.
 constexpr size_t kMaxReportBytes = INT_MAX;
+
+// Serialisers emit fields in field-number order and every report has a
+// header (field 1, length-delimited), so a binary report starts with this
+// tag. It tells a damaged report (DataLoss) from some other file.
+constexpr char kHeaderTag = (1 << 3) | 2;
 
 // Maps the errno of a file operation to the status class callers branch on
 // (exit codes, messages), keeping the strerror text and the path.
@@ -313,10 +319,16 @@ absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
             google::protobuf::StringPiece(bytes.data(), bytes.size()), &report,
             options);
     if (!s.ok()) {
-      return absl::DataLossError(
-          absl::StrCat("not a valid JSON report (truncated or corrupt): ",
-                       ProtobufStatusText(s)));
+      // One-line errors: the parser's message can contain newlines.
+      std::string reason = ProtobufStatusText(s);
+      absl::StrReplaceAll({{"\n", " "}}, &reason);
+      return absl::DataLossError(absl::StrCat(
+          "not a valid JSON report (truncated or corrupt): ", reason));
     }
+  } else if (bytes.front() != kHeaderTag) {
+    return absl::FailedPreconditionError(
+        "not a ktvm report (neither JSON nor a binary report, which starts "
+        "with its header)");
   } else if (!report.ParseFromArray(bytes.data(),
                                     static_cast<int>(bytes.size()))) {
     return absl::DataLossError(

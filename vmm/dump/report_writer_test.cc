@@ -238,6 +238,17 @@ TEST(ReadReportTest, ClassifiesBadFiles) {
   EXPECT_EQ(ReadReport(dir + "/truncated.json").status().code(),
             absl::StatusCode::kDataLoss);
 
+  WriteRaw(dir + "/text", "hello, a text file\n");
+  EXPECT_EQ(ReadReport(dir + "/text").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A protobuf that is not a report (no header).
+  ktvm::report::FailureDumpReport headerless = SmallReport();
+  headerless.clear_header();
+  ASSERT_TRUE(headerless.SerializeToString(&binary));
+  WriteRaw(dir + "/headerless", binary);
+  EXPECT_EQ(ReadReport(dir + "/headerless").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
   WriteRaw(dir + "/other.json", "{\"name\": \"not a report\"}");
   EXPECT_EQ(ReadReport(dir + "/other.json").status().code(),
             absl::StatusCode::kFailedPrecondition);
