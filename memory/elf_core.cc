@@ -56,6 +56,22 @@ absl::StatusOr<PrStatus> ParsePrStatus(absl::Span<const uint8_t> desc,
         absl::StrFormat("NT_PRSTATUS of %d bytes is too short", desc.size()));
   }
   out.pid = Word32(desc, kPrStatusPidOffset);
+  if (machine == EM_AARCH64) {
+    // user_pt_regs: x0..x30, sp, pc, pstate.
+    if (desc.size() < kPrStatusRegsOffset + 34 * 8) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("arm64 NT_PRSTATUS of %d bytes, expected %d",
+                          desc.size(), kPrStatusRegsOffset + 34 * 8));
+    }
+    Aarch64GeneralRegisters r;
+    for (int i = 0; i < 31; ++i)
+      r.x[i] = Word(desc, kPrStatusRegsOffset + 8 * i);
+    r.sp = Word(desc, kPrStatusRegsOffset + 8 * 31);
+    r.pc = Word(desc, kPrStatusRegsOffset + 8 * 32);
+    r.pstate = Word(desc, kPrStatusRegsOffset + 8 * 33);
+    out.arm64 = r;
+    return out;
+  }
   if (machine != EM_X86_64) return out;
   if (desc.size() < kPrStatusSize) {
     return absl::InvalidArgumentError(

@@ -23,11 +23,20 @@ struct X86GeneralRegisters {
   uint64_t rip = 0, rflags = 0;
 };
 
+// arm64 struct user_pt_regs.
+struct Aarch64GeneralRegisters {
+  uint64_t x[31] = {};
+  uint64_t sp = 0, pc = 0, pstate = 0;
+};
+
 // NT_PRSTATUS ("CORE"): what the kernel (kdump) or QEMU saved per CPU.
 struct PrStatus {
   uint32_t pid = 0;
-  // x86_64 cores only (the register block's layout is per architecture).
+  // The register block's layout is per architecture: one of these is set
+  // for EM_X86_64 and EM_AARCH64 cores.
   std::optional<X86GeneralRegisters> x86;
+  std::optional<Aarch64GeneralRegisters> arm64;
+  // x86_64 only:
   uint64_t cs = 0, ss = 0, ds = 0, es = 0, fs = 0, gs = 0;
   uint64_t fs_base = 0, gs_base = 0;
 };

@@ -203,5 +203,37 @@ TEST_F(ElfCoreTest, MalformedCoresAreClearErrors) {
   EXPECT_THAT(core.status().message(), HasSubstr("no PT_LOAD"));
 }
 
+TEST(ElfCoreArm64Test, PrStatusGivesArm64Registers) {
+  // arm64 struct elf_prstatus: user_pt_regs at 112, 392 bytes in all.
+  std::vector<uint8_t> desc(392, 0);
+  Put32(desc, 32, 42);
+  for (int i = 0; i < 34; ++i) Put64(desc, 112 + 8 * i, 0x1000 + i);
+  const std::vector<uint8_t> notes =
+      EncodeNotes({{"CORE", NT_PRSTATUS, desc},
+                   {"CORE", NT_PRSTATUS, std::vector<uint8_t>(200, 0)}});
+  const std::vector<CoreSegment> ram = {
+      {0x40000000, std::vector<uint8_t>(4096, 0x11)}};
+  absl::StatusOr<ElfCore> core = ElfCore::Open(WriteFile(
+      "arm64.core", WriteElfCore(EncodeNotes({{"CORE", NT_PRSTATUS, desc}}),
+                                 ram, ET_CORE, EM_AARCH64)));
+  ASSERT_TRUE(core.ok()) << core.status();
+  EXPECT_EQ(core->machine(), EM_AARCH64);
+  ASSERT_EQ(core->cpus().size(), 1u);
+  const PrStatus& st = *core->cpus()[0].prstatus;
+  EXPECT_EQ(st.pid, 42u);
+  EXPECT_FALSE(st.x86.has_value());
+  ASSERT_TRUE(st.arm64.has_value());
+  EXPECT_EQ(st.arm64->x[0], 0x1000u);
+  EXPECT_EQ(st.arm64->x[30], 0x1000u + 30);
+  EXPECT_EQ(st.arm64->sp, 0x1000u + 31);
+  EXPECT_EQ(st.arm64->pc, 0x1000u + 32);
+  EXPECT_EQ(st.arm64->pstate, 0x1000u + 33);
+  EXPECT_EQ(*core->memory().ReadU8(0x40000000), 0x11);
+  // A register block too short for arm64 is an error, not a short read.
+  core = ElfCore::Open(WriteFile(
+      "arm64_short.core", WriteElfCore(notes, ram, ET_CORE, EM_AARCH64)));
+  EXPECT_THAT(core.status().message(), HasSubstr("arm64 NT_PRSTATUS"));
+}
+
 }  // namespace
 }  // namespace ktvm::memory
