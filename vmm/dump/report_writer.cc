@@ -19,6 +19,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
+#include "vmm/dump/utf8_repair.h"
 
 namespace ktvm::dump {
 namespace {
@@ -210,6 +211,19 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 
 absl::StatusOr<std::string> SerializeReport(const FailureDumpReport& report,
                                             ReportFormat format) {
+  if (HasInvalidUtf8(report)) {
+    // Rare (guest strings are mostly ASCII), so the copy is only made here.
+    FailureDumpReport repaired = report;
+    size_t count = RepairInvalidUtf8(&repaired);
+    ktvm::report::Diagnostic* d = repaired.add_diagnostics();
+    d->set_subject("report");
+    d->set_reason(absl::StrFormat(
+        "%d string fields held invalid UTF-8 (guest data); those bytes are "
+        "written as \\xNN",
+        count));
+    d->set_severity(ktvm::report::Diagnostic::SEVERITY_WARNING);
+    return SerializeReport(repaired, format);
+  }
   std::string bytes;
   if (format == ReportFormat::kBinary) {
     if (!report.SerializeToString(&bytes)) {

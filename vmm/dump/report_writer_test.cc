@@ -292,3 +292,27 @@ TEST(DefaultReportPathTest, UsesTheBazelRunWorkingDirectory) {
 
 }  // namespace
 }  // namespace ktvm::dump
+
+namespace ktvm::dump {
+namespace {
+TEST(ReportWriterTest, GuestStringsWithInvalidUtf8StillReadBack) {
+  std::string dir = TestDir("utf8");
+  FailureDumpReport r = SmallReport();
+  // Guest memory is not UTF-8: a torn comm, a binary log record.
+  r.mutable_scx_exit()->set_msg("stall of \xff\xfe task");
+  r.add_run_queues()->set_curr_comm(std::string("kwork\0\xc3", 7));
+  for (ReportFormat format : {ReportFormat::kBinary, ReportFormat::kJson}) {
+    std::string path = dir + (format == ReportFormat::kJson ? "/r.json" : "/r");
+    ASSERT_TRUE(WriteReportAtomically(r, path, format).ok());
+    absl::StatusOr<FailureDumpReport> read = ReadReport(path);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_TRUE(absl::StartsWith(read->scx_exit().msg(), "stall of "));
+    EXPECT_TRUE(absl::EndsWith(read->scx_exit().msg(), " task"));
+    EXPECT_EQ(read->run_queues(0).curr_comm(), std::string("kwork\0\\xc3", 10));
+    ASSERT_GT(read->diagnostics_size(), 0);
+    EXPECT_TRUE(absl::StrContains(read->diagnostics(0).reason(),
+                                  "2 string fields held invalid UTF-8"));
+  }
+}
+}  // namespace
+}  // namespace ktvm::dump
