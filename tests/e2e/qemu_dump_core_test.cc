@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "absl/time/clock.h"
 #include "btf/vmcoreinfo.h"
@@ -20,8 +21,12 @@ namespace {
 
 constexpr uint64_t kStartKernelMap = 0xffffffff80000000ULL;
 
-TEST(QemuDumpCoreTest, CoreMatchesTheFrozenGuest) {
+// `cpu_model` "max" offers LA57 (Linux then uses 5-level paging);
+// "max,la57=off" gives the 4-level paging most hosts have.
+void CheckCoreAgainstFrozenGuest(const std::string& cpu_model,
+                                 memory::X86PagingMode expected_mode) {
   GuestSpec spec;
+  spec.cpu_model = cpu_model;
   spec.scheduler_args = {"--mode=ok"};
   spec.run = "sleep 1000";
   auto guest = MakeGuest(spec);
@@ -88,6 +93,7 @@ TEST(QemuDumpCoreTest, CoreMatchesTheFrozenGuest) {
     EXPECT_EQ(cpu.qemu->cr3, gdb.cr3()) << i;
     EXPECT_EQ(cpu.qemu->cr4, gdb.cr4()) << i;
     const memory::X86_64Translator translator = cpu.qemu->Translator();
+    EXPECT_EQ(translator.mode(), expected_mode) << cpu_model;
     if (info->pgtable_l5_enabled.has_value()) {
       EXPECT_EQ(translator.mode() == memory::X86PagingMode::kFiveLevel,
                 *info->pgtable_l5_enabled);
@@ -118,6 +124,15 @@ TEST(QemuDumpCoreTest, CoreMatchesTheFrozenGuest) {
   EXPECT_GE(in_kernel, 1) << "no vCPU was in the kernel";
   unlink(path.c_str());
   ASSERT_TRUE(b.Stop().ok());
+}
+
+TEST(QemuDumpCoreTest, FiveLevelPagingCoreMatchesTheFrozenGuest) {
+  CheckCoreAgainstFrozenGuest("max", memory::X86PagingMode::kFiveLevel);
+}
+
+TEST(QemuDumpCoreTest, FourLevelPagingCoreMatchesTheFrozenGuest) {
+  CheckCoreAgainstFrozenGuest("max,la57=off",
+                              memory::X86PagingMode::kFourLevel);
 }
 
 }  // namespace
