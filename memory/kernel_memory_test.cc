@@ -118,7 +118,7 @@ TEST_F(KernelMemoryTest, RangesCrossKindsAndReportFailedPages) {
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_EQ(failures[0].va, kVmalloc + 4096);
   EXPECT_EQ(out[4096], 0);
-  EXPECT_EQ(out[0], 0x5000 * 3 + 1 & 0xff);
+  EXPECT_EQ(out[0], (0x5000 * 3 + 1) & 0xff);
   absl::Status s = km.ReadVirtual(kVmalloc, absl::MakeSpan(out));
   EXPECT_THAT(s.message(), HasSubstr("page 0xffffc90000124000"));
 }

@@ -3,8 +3,8 @@
 // reads real descriptors through GuestMemory.
 //   bazel run -c opt //memory:translator_benchmark
 #include <cstdint>
-#include <string>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
