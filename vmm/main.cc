@@ -1,9 +1,12 @@
 // ktvm: boots a kernel under KVM, streams its console, follows the guest
 // init's control channel, and exits with a code saying how it went (see
 // exit_codes.h and README.md).
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +28,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "vmm/backend/qemu_tcg.h"
+#include "vmm/dump/dump_engine.h"
+#include "vmm/dump/guest_watch.h"
 #include "vmm/exit_codes.h"
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
@@ -78,11 +83,17 @@ ABSL_FLAG(std::string, accel, "auto",
           "purpose-built guest), otherwise QEMU TCG (qemu-system-x86_64), "
           "and says which and why.");
 ABSL_FLAG(std::string, dump, "",
-          "Where freeze-and-dump writes its FailureDumpReport when the "
-          "scheduler fails (not available in this build; see README).");
+          "Where freeze-and-dump writes its FailureDumpReport (binary "
+          "protobuf) when the scheduler fails, the kernel panics, the guest "
+          "hangs, --timeout passes or ktvm gets SIGUSR1/SIGINT/SIGTERM. "
+          "Default: ktvm-<time>-<pid>.ktvm-dump in the working directory.");
 ABSL_FLAG(bool, json, false,
-          "Also write the report as proto3 JSON next to --dump (with "
-          "freeze-and-dump).");
+          "Also write the report as proto3 JSON (--dump path + .json).");
+ABSL_FLAG(bool, resume_after_dump, false,
+          "After a dump let the guest run on instead of stopping it.");
+ABSL_FLAG(absl::Duration, watchdog, absl::Seconds(60),
+          "Dump when the guest's jiffies do not advance for this long "
+          "(0 disables the host watchdog).");
 ABSL_FLAG(bool, print_stats, false,
           "Print boot timing and memory figures on stderr as one "
           "'ktvm-stats:' line (used by //vmm:boot_benchmark).");
@@ -102,7 +113,18 @@ constexpr uint64_t kTinyGuestBytes = 1 << 20;
 
 constexpr char kDemoWorkload[] =
     "echo ktvm demo: $(uname -sr) on $(nproc) CPUs, sched_ext state: "
-    "$(cat /sys/kernel/sched_ext/state)";
+    "$(cat /sys/kernel/sched_ext/state); "
+    "for i in $(seq 200); do /bin/true; done; sleep 2";
+// The demo scheduler's mode: fail on purpose, so the demo shows a dump.
+constexpr char kDemoSchedArgs[] = "--mode=error --error_after=200";
+
+// Set by SIGUSR1/SIGINT/SIGTERM: dump now, then exit.
+std::atomic<int> g_manual_signal{0};
+
+void OnManualSignal(int signo) { g_manual_signal.store(signo); }
+
+absl::Time g_start;
+std::vector<std::string> g_command_line;
 
 struct UsageError {
   std::string message;
@@ -191,6 +213,15 @@ std::string DefaultKernelPath() {
   return root + "/.cache/ktvm/kernel/bzImage";
 }
 
+std::string DemoScheduler(const char* argv0) {
+  for (const std::string& candidate :
+       {std::string(argv0) + ".runfiles/ktvm/tests/schedulers/ktvm_fifo",
+        std::string("tests/schedulers/ktvm_fifo")}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
 std::string DefaultGuestInit(const char* argv0) {
   for (const std::string& candidate :
        {std::string(argv0) + ".runfiles/ktvm/vmm/guest/init",
@@ -210,6 +241,9 @@ uint64_t ImageFootprint(const std::string& image) {
 }
 
 struct GuestOutcome {
+  // Set when freeze-and-dump fired.
+  std::optional<report::TriggerKind> dump_trigger;
+  std::string dump_path;
   bool workload_seen = false;
   int64_t workload_status = 0;
   bool scheduler_failed = false;
@@ -256,7 +290,27 @@ struct RunSettings {
   std::string kvm_path;
   std::string ap_start;
   absl::Duration timeout;
+  absl::Time start;
+  std::string scheduler_path;
+  std::vector<std::string> command_line;
 };
+
+report::ReportHeader ReportHeaderFor(const RunSettings& run,
+                                     const std::string& backend_reason) {
+  report::ReportHeader h;
+  h.set_ktvm_version("ktvm (development build)");
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) == 0) h.set_host_name(host);
+  struct utsname uts;
+  if (::uname(&uts) == 0) h.set_host_kernel(uts.release);
+  h.set_backend(report::BACKEND_QEMU_TCG);
+  h.set_backend_reason(backend_reason);
+  for (const std::string& arg : run.command_line) h.add_command_line(arg);
+  h.set_kernel_path(run.kernel_path);
+  h.set_scheduler_path(run.scheduler_path);
+  h.set_guest_command_line(run.cmdline);
+  return h;
+}
 
 // A resident-memory field of this process from /proc/self/status ("VmRSS",
 // "RssAnon", "RssFile"), in bytes.
@@ -377,8 +431,11 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
   options.kernel = run.kernel_path;
   options.cpus = run.cpus;
   options.memory_mib = run.memory >> 20;
+  // TCG on a loaded host can miss the kernel's IO-APIC timer check ("IO-APIC
+  // + timer doesn't work!" panic in early boot); the timer itself works.
   absl::StatusOr<std::string> cmdline =
-      x86_64::BuildKernelCmdline(run.cmdline, x86_64::kCmdlineMaxBytes - 1);
+      x86_64::BuildKernelCmdline(absl::StrCat("no_timer_check ", run.cmdline),
+                                 x86_64::kCmdlineMaxBytes - 1);
   if (!cmdline.ok()) return cmdline.status();
   options.cmdline = *cmdline;
   std::string temp_initrd;
@@ -413,13 +470,44 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
   callbacks.control_line = [&outcome](std::string_view line) {
     FollowControlLine(line, outcome);
   };
+  // The BTF comes from the bzImage (cached), before the guest runs, so a
+  // dump never waits for it. Without it ktvm still runs, without dumps.
+  dump::DumpEngineOptions dump_options;
+  dump_options.bootstrap.bzimage_path = run.kernel_path;
+  dump_options.watchdog = absl::GetFlag(FLAGS_watchdog);
+  dump_options.header = ReportHeaderFor(run, "qemu-tcg");
+  absl::StatusOr<std::unique_ptr<dump::DumpEngine>> engine =
+      dump::DumpEngine::Create(**qemu, std::move(dump_options), run.start);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "ktvm: warning: freeze-and-dump disabled: %s\n",
+                 std::string(engine.status().message()).c_str());
+  }
   absl::Status started = (*qemu)->Start(callbacks);
   if (!temp_initrd.empty()) ::unlink(temp_initrd.c_str());
   if (!started.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("QEMU TCG backend: ", started.message()));
   }
-  absl::StatusOr<backend::GuestExit> exit = (*qemu)->WaitForExit(run.timeout);
+  dump::WatchOptions watch;
+  watch.timeout = run.timeout;
+  watch.report_path = absl::GetFlag(FLAGS_dump);
+  watch.json = absl::GetFlag(FLAGS_json);
+  watch.resume_after_dump = absl::GetFlag(FLAGS_resume_after_dump);
+  watch.manual_signal = &g_manual_signal;
+  dump::WatchResult watched =
+      dump::WatchGuest(**qemu, engine.ok() ? engine->get() : nullptr, watch);
+  if (watched.report.has_value()) {
+    outcome.dump_trigger = watched.report->trigger().kind();
+    outcome.dump_path = watched.report_path;
+    const report::SchedExtExitInfo& scx = watched.report->scx_exit();
+    if (scx.kind_value() >= dump::kScxExitErrorKind) {
+      outcome.scheduler_failed = true;
+      outcome.scheduler_reason =
+          absl::StrFormat("%s: %s", scx.kind_name(),
+                          scx.msg().empty() ? scx.reason() : scx.msg());
+    }
+  }
+  absl::StatusOr<backend::GuestExit> exit = std::move(watched.exit);
   RunResult r;
   if (!exit.ok()) {
     r.ending = absl::IsDeadlineExceeded(exit.status()) ? Ending::kTimeout
@@ -439,6 +527,13 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
       case backend::GuestExit::Reason::kCrashed:
         r.ending = Ending::kVmmFailed;
         break;
+    }
+    if (outcome.dump_trigger == report::TRIGGER_KIND_PANIC ||
+        outcome.dump_trigger == report::TRIGGER_KIND_WATCHDOG) {
+      r.ending = Ending::kGuestCrashed;
+    } else if (outcome.dump_trigger.has_value() &&
+               exit->reason == backend::GuestExit::Reason::kStopped) {
+      r.ending = Ending::kGuestEnded;  // ktvm stopped it after the dump
     }
   }
   r.console_tail = (*qemu)->ConsoleTail(64 * 1024);
@@ -475,8 +570,9 @@ int Run(const char* argv0) {
         kExitUsage,
         absl::StrFormat("--ap_start %s: expected sipi or vmm", ap_start));
   }
-  // No inputs at all: the demo (the kernel setup fetched, a short
-  // workload). The bundled demo scheduler arrives with freeze-and-dump.
+  // No inputs at all: the demo (the kernel setup fetched, the bundled
+  // ktvm_fifo scheduler failing on purpose, freeze-and-dump writing a
+  // report).
   const bool demo = absl::GetFlag(FLAGS_kernel).empty() &&
                     absl::GetFlag(FLAGS_initramfs).empty() &&
                     absl::GetFlag(FLAGS_scheduler).empty() &&
@@ -484,10 +580,17 @@ int Run(const char* argv0) {
                     absl::GetFlag(FLAGS_include).empty();
   if (demo) {
     absl::SetFlag(&FLAGS_run, kDemoWorkload);
-    std::fprintf(stderr,
-                 "ktvm: no --kernel given: demo run of the kernel "
-                 "tools/setup.sh fetched with a short workload (no scheduler "
-                 "yet)\n");
+    const std::string scheduler = DemoScheduler(argv0);
+    if (!scheduler.empty()) {
+      absl::SetFlag(&FLAGS_scheduler, scheduler);
+      absl::SetFlag(&FLAGS_sched_args, kDemoSchedArgs);
+    }
+    std::fprintf(
+        stderr,
+        "ktvm: no --kernel given: demo run of the kernel "
+        "tools/setup.sh fetched with the ktvm_fifo scheduler (%s) "
+        "in error mode\n",
+        scheduler.empty() ? "not found in the runfiles" : scheduler.c_str());
   }
   const bool build_initramfs = !absl::GetFlag(FLAGS_scheduler).empty() ||
                                !absl::GetFlag(FLAGS_run).empty() ||
@@ -597,6 +700,10 @@ int Run(const char* argv0) {
   run.kvm_path = kvm_path;
   run.ap_start = ap_start;
   run.timeout = absl::GetFlag(FLAGS_timeout);
+  run.start = g_start;
+  run.scheduler_path = absl::GetFlag(FLAGS_scheduler);
+  run.command_line = g_command_line;
+  for (int signo : {SIGUSR1, SIGINT, SIGTERM}) ::signal(signo, OnManualSignal);
   if (run.timeout <= absl::ZeroDuration())
     run.timeout = absl::InfiniteDuration();
   const absl::Time start = absl::Now();
@@ -639,10 +746,17 @@ int Run(const char* argv0) {
   }
 
   // --- result ---
+  if (outcome.dump_trigger == report::TRIGGER_KIND_MANUAL) {
+    const int signo = g_manual_signal.load();
+    std::fprintf(stderr, "ktvm: stopped by signal %d after the dump\n", signo);
+    return 128 + signo;
+  }
   if (outcome.scheduler_failed) {
     return Fail(kExitSchedulerFailed,
                 "scheduler failed: " + outcome.scheduler_reason +
-                    " (freeze-and-dump is not in this build: no report)");
+                    (outcome.dump_path.empty()
+                         ? std::string(" (no report)")
+                         : " (report: " + outcome.dump_path + ")"));
   }
   if (outcome.workload_seen) {
     if (outcome.workload_status == 0) return kExitOk;
@@ -686,6 +800,9 @@ int main(int argc, char** argv) {
     return absl::EndsWith(path, "vmm/main.cc");
   };
   absl::SetFlagsUsageConfig(usage);
+  ktvm::vmm::g_start = absl::Now();
+  for (int i = 0; i < argc; ++i)
+    ktvm::vmm::g_command_line.emplace_back(argv[i]);
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
     std::fprintf(stderr, "ktvm: error: unexpected argument '%s'\n", rest[1]);

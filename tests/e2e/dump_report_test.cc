@@ -1,0 +1,214 @@
+// Freeze-and-dump end to end: runs the real ktvm binary (QEMU TCG, the
+// Debian kernel, ktvm_fifo) and reads back the FailureDumpReport it wrote.
+// Each TEST boots one guest; BUILD runs them as separate targets.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "proto/failure_dump.pb.h"
+#include "vmm/dump/report_writer.h"
+
+namespace ktvm::e2e {
+namespace {
+
+using ::ktvm::report::FailureDumpReport;
+using ::ktvm::report::RenderedValue;
+
+constexpr int kCpus = 2;
+
+std::string TmpDir() {
+  const char* d = std::getenv("TEST_TMPDIR");
+  return d ? d : "/tmp";
+}
+
+struct KtvmRun {
+  int exit_code = -1;
+  std::string report_path;
+};
+
+// Runs ktvm with `args` plus the kernel/init/cpus every test uses; stdout
+// and stderr go to the test log.
+KtvmRun RunKtvm(const std::string& name, std::vector<std::string> args) {
+  KtvmRun run;
+  run.report_path = absl::StrCat(TmpDir(), "/", name, ".ktvm-dump");
+  ::unlink(run.report_path.c_str());
+  std::vector<std::string> argv = {
+      "vmm/ktvm",
+      "--accel=tcg",
+      "--kernel=external/kernel/bzImage",
+      "--guest_init=vmm/guest/init",
+      absl::StrCat("--cpus=", kCpus),
+      "--timeout=90s",
+      "--dump=" + run.report_path,
+      "--json",
+  };
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::fprintf(stderr, "running: %s\n", absl::StrJoin(argv, " ").c_str());
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> raw;
+    for (std::string& a : argv) raw.push_back(a.data());
+    raw.push_back(nullptr);
+    execv(raw[0], raw.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+bool QemuAvailable() {
+  return access("/usr/bin/qemu-system-x86_64", X_OK) == 0 &&
+         access("/bin/busybox", X_OK) == 0;
+}
+
+const RenderedValue* Member(const RenderedValue& v, const std::string& name) {
+  for (const auto& m : v.struct_value().members()) {
+    if (m.name() == name) return &m.value();
+  }
+  return nullptr;
+}
+
+const report::BpfMap* MapEndingWith(const FailureDumpReport& r,
+                                    const std::string& suffix) {
+  for (const report::BpfMap& m : r.bpf_maps()) {
+    if (absl::EndsWith(m.name(), suffix)) return &m;
+  }
+  return nullptr;
+}
+
+bool LogContains(const FailureDumpReport& r, const std::string& text) {
+  for (const auto& rec : r.kernel_log().records()) {
+    if (absl::StrContains(rec.text(), text)) return true;
+  }
+  return false;
+}
+
+void ExpectFrozenGuestState(const FailureDumpReport& r) {
+  EXPECT_EQ(r.header().backend(), report::BACKEND_QEMU_TCG);
+  EXPECT_FALSE(r.header().kernel_release().empty());
+  ASSERT_EQ(r.vcpus_size(), kCpus);
+  for (const report::VcpuState& v : r.vcpus()) {
+    EXPECT_TRUE(v.parked()) << v.note();
+    EXPECT_TRUE(v.has_x86_64());
+    EXPECT_FALSE(v.ip_symbol().empty());
+  }
+  EXPECT_EQ(r.run_queues_size(), kCpus);
+  EXPECT_GT(r.kernel_log().records_size(), 50);
+  EXPECT_LE(r.timings().detected_ns(), r.timings().frozen_ns());
+  EXPECT_LE(r.timings().frozen_ns(), r.timings().dump_finished_ns());
+  EXPECT_NE(r.guest_layout().page_offset(), 0u);
+}
+
+TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvm(
+      "error", {"--scheduler=tests/schedulers/ktvm_fifo",
+                "--sched_args=--mode=error --error_after=50",
+                "--run=for i in $(seq 100); do /bin/true; done; sleep 5"});
+  EXPECT_EQ(run.exit_code, 3);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<FailureDumpReport> json =
+      dump::ReadReport(run.report_path + ".json");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->scx_exit().msg(), r->scx_exit().msg());
+
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_SCHED_EXT_ERROR);
+  const report::SchedExtExitInfo& e = r->scx_exit();
+  EXPECT_EQ(e.kind(), report::SCX_EXIT_ERROR_BPF);
+  EXPECT_EQ(e.kind_name(), "ERROR_BPF");
+  EXPECT_TRUE(e.complete());
+  EXPECT_EQ(e.scheduler_name(), "ktvm_fifo");
+  EXPECT_EQ(e.reason(), "scx_bpf_error");
+  EXPECT_TRUE(absl::StrContains(e.msg(), "injected error after 50 enqueues"))
+      << e.msg();
+  bool saw_error_frame = false;
+  for (const auto& f : e.backtrace()) {
+    saw_error_frame |= absl::StrContains(f.symbol(), "scx_bpf_error");
+  }
+  EXPECT_TRUE(saw_error_frame) << e.DebugString();
+  ExpectFrozenGuestState(*r);
+  EXPECT_TRUE(
+      LogContains(*r, "sched_ext: BPF scheduler \"ktvm_fifo\" enabled"));
+
+  // .bss rendered through the program BTF's DATASEC: counters by name.
+  const report::BpfMap* bss = MapEndingWith(*r, ".bss");
+  ASSERT_NE(bss, nullptr);
+  EXPECT_EQ(bss->type(), report::BPF_MAP_TYPE_ARRAY);
+  ASSERT_EQ(bss->entries_size(), 1);
+  const RenderedValue& section = bss->entries(0).value();
+  EXPECT_EQ(section.type_name(), ".bss");
+  const RenderedValue* enqueues = Member(section, "nr_enqueues");
+  ASSERT_NE(enqueues, nullptr) << section.DebugString().substr(0, 2000);
+  EXPECT_GE(enqueues->uint_value(), 50u);
+  const RenderedValue* live = Member(section, "nr_live_tasks");
+  ASSERT_NE(live, nullptr);
+  EXPECT_GT(live->uint_value(), 0u);
+  // .rodata holds the mode the loader chose (KTVM_MODE_ERROR = 1).
+  const report::BpfMap* rodata = MapEndingWith(*r, ".rodata");
+  ASSERT_NE(rodata, nullptr);
+  ASSERT_EQ(rodata->entries_size(), 1);
+  const RenderedValue* mode = Member(rodata->entries(0).value(), "mode");
+  ASSERT_NE(mode, nullptr);
+  EXPECT_EQ(mode->uint_value(), 1u);
+  const report::BpfMap* data = MapEndingWith(*r, ".data");
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(data->entries_size(), 1);
+  EXPECT_TRUE(data->entries(0).value().has_struct_value());
+}
+
+TEST(DumpReportTest, StallNamesTheStalledTask) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvm(
+      "stall", {"--scheduler=tests/schedulers/ktvm_fifo",
+                "--sched_args=--mode=stall --stall_comm=ktvm_stall "
+                "--timeout_ms=4500",
+                "--run=/ktvm/scheduler --spin_ms=30000 --comm=ktvm_stall"});
+  EXPECT_EQ(run.exit_code, 3);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_STALL);
+  EXPECT_EQ(r->scx_exit().kind(), report::SCX_EXIT_ERROR_STALL);
+  EXPECT_TRUE(r->scx_exit().complete());
+  EXPECT_TRUE(absl::StrContains(r->scx_exit().msg(), "ktvm_stall["))
+      << r->scx_exit().msg();
+  EXPECT_TRUE(absl::StrContains(r->scx_exit().msg(), "failed to run for"));
+  ExpectFrozenGuestState(*r);
+}
+
+TEST(DumpReportTest, PanicPutsTheOopsInTheLogTail) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run =
+      RunKtvm("panic",
+              {"--scheduler=tests/schedulers/ktvm_fifo",
+               "--sched_args=--mode=ok", "--run=echo c > /proc/sysrq-trigger"});
+  EXPECT_EQ(run.exit_code, 1);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_PANIC);
+  EXPECT_TRUE(LogContains(*r, "sysrq: Trigger a crash"));
+  EXPECT_TRUE(LogContains(*r, "Kernel panic - not syncing"));
+  ExpectFrozenGuestState(*r);
+}
+
+TEST(DumpReportTest, HealthySchedulerWritesNoReport) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvm(
+      "ok", {"--scheduler=tests/schedulers/ktvm_fifo", "--sched_args=--mode=ok",
+             "--run=for i in $(seq 100); do /bin/true; done"});
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_NE(access(run.report_path.c_str(), F_OK), 0)
+      << "a report was written for a healthy run";
+}
+
+}  // namespace
+}  // namespace ktvm::e2e

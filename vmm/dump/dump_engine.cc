@@ -1,0 +1,243 @@
+#include "vmm/dump/dump_engine.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "vmm/dump/bpf_maps.h"
+#include "vmm/dump/printk_log.h"
+#include "vmm/dump/run_queues.h"
+
+namespace ktvm::dump {
+namespace {
+
+using ::ktvm::report::Diagnostic;
+using ::ktvm::report::FailureDumpReport;
+
+// VMCOREINFO appears a few seconds into boot; scanning guest RAM for it
+// costs tens of milliseconds, so do not try more often than this.
+constexpr absl::Duration kBootstrapRetry = absl::Milliseconds(500);
+// The kernel's PANIC_CPU_INVALID.
+constexpr uint32_t kNoPanicCpu = 0xffffffff;
+
+void AddDiagnostic(FailureDumpReport& report, std::string subject,
+                   const absl::Status& status,
+                   Diagnostic::Severity severity = Diagnostic::SEVERITY_ERROR) {
+  Diagnostic* d = report.add_diagnostics();
+  d->set_subject(std::move(subject));
+  d->set_reason(std::string(status.message()));
+  d->set_severity(severity);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DumpEngine>> DumpEngine::Create(
+    backend::Backend& backend, DumpEngineOptions options, absl::Time start) {
+  absl::StatusOr<btf::BtfPtr> btf = LoadVmlinuxBtf(options.bootstrap);
+  if (!btf.ok()) {
+    return absl::Status(btf.status().code(),
+                        absl::StrFormat("vmlinux BTF from %s: %s",
+                                        options.bootstrap.bzimage_path,
+                                        btf.status().message()));
+  }
+  return std::unique_ptr<DumpEngine>(
+      new DumpEngine(backend, std::move(options), start, *std::move(btf)));
+}
+
+void DumpEngine::TryBootstrap(absl::Time now) {
+  if (kernel_ != nullptr || now < next_bootstrap_) return;
+  next_bootstrap_ = now + kBootstrapRetry;
+  absl::StatusOr<std::unique_ptr<GuestKernel>> kernel =
+      BootstrapGuestKernel(backend_.memory(), btf_.get());
+  if (!kernel.ok()) {
+    bootstrap_error_ = std::string(kernel.status().message());
+    return;
+  }
+  kernel_ = *std::move(kernel);
+  bootstrap_error_.clear();
+  absl::StatusOr<ScxExitMonitor> scx = ScxExitMonitor::Create(*kernel_);
+  if (scx.ok()) scx_.emplace(*std::move(scx));
+  if (absl::StatusOr<uint64_t> va = kernel_->Symbol("panic_cpu"); va.ok()) {
+    panic_cpu_va_ = *va;
+  }
+  if (absl::StatusOr<uint64_t> va = kernel_->Symbol("jiffies"); va.ok()) {
+    jiffies_va_ = *va;
+  }
+  last_progress_ = now;
+}
+
+std::optional<DumpTrigger> DumpEngine::Poll() {
+  if (fired_) return std::nullopt;
+  const absl::Time now = absl::Now();
+  TryBootstrap(now);
+  if (kernel_ == nullptr) return std::nullopt;
+  std::optional<DumpTrigger> trigger;
+  if (scx_.has_value()) {
+    absl::StatusOr<int32_t> kind = scx_->PollKind();
+    if (kind.ok() && *kind >= kScxExitErrorKind) {
+      const bool stall = *kind == report::SCX_EXIT_ERROR_STALL;
+      trigger = DumpTrigger{stall ? report::TRIGGER_KIND_STALL
+                                  : report::TRIGGER_KIND_SCHED_EXT_ERROR,
+                            absl::StrFormat("scx_root->exit_kind = %d (%s)",
+                                            *kind, ScxExitKindName(*kind)),
+                            "memory-poll", now};
+    }
+  }
+  if (!trigger.has_value() && panic_cpu_va_.has_value()) {
+    absl::StatusOr<uint32_t> cpu = kernel_->ReadU32(*panic_cpu_va_);
+    if (cpu.ok() && *cpu != kNoPanicCpu) {
+      trigger = DumpTrigger{report::TRIGGER_KIND_PANIC,
+                            absl::StrFormat("kernel panic on CPU %d", *cpu),
+                            "memory-poll", now};
+    }
+  }
+  if (!trigger.has_value() && jiffies_va_.has_value() &&
+      options_.watchdog > absl::ZeroDuration()) {
+    absl::StatusOr<uint64_t> jiffies = kernel_->ReadU64(*jiffies_va_);
+    if (jiffies.ok() && *jiffies != last_jiffies_) {
+      last_jiffies_ = *jiffies;
+      last_progress_ = now;
+    } else if (now - last_progress_ > options_.watchdog) {
+      trigger = DumpTrigger{
+          report::TRIGGER_KIND_WATCHDOG,
+          absl::StrFormat("jiffies stuck at %d for %s", last_jiffies_,
+                          absl::FormatDuration(now - last_progress_)),
+          "watchdog", now};
+    }
+  }
+  if (trigger.has_value()) fired_ = true;
+  return trigger;
+}
+
+void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
+  if (!scx_.has_value()) {
+    AddDiagnostic(report, "scx_exit",
+                  absl::NotFoundError("the kernel has no sched_ext (scx_root "
+                                      "or its BTF types are missing)"),
+                  Diagnostic::SEVERITY_WARNING);
+    return;
+  }
+  // The kernel claims the kind first and writes the backtrace and message
+  // afterwards: let the guest run in short steps until it has.
+  absl::StatusOr<report::SchedExtExitInfo> info = scx_->ReadExitInfo();
+  for (int step = 0;
+       step < options_.max_settle_steps && info.ok() &&
+       info->kind_value() >= kScxExitErrorKind && !info->complete();
+       ++step) {
+    if (!backend_.Resume().ok()) break;
+    absl::SleepFor(options_.settle_step);
+    if (!backend_.Freeze().ok()) break;
+    kernel_->InvalidateCaches();
+    info = scx_->ReadExitInfo();
+  }
+  if (!info.ok()) {
+    AddDiagnostic(report, "scx_exit", info.status(), Diagnostic::SEVERITY_INFO);
+    return;
+  }
+  *report.mutable_scx_exit() = *std::move(info);
+  if (report.scx_exit().kind_value() >= kScxExitErrorKind &&
+      !report.scx_exit().complete()) {
+    AddDiagnostic(report, "scx_exit",
+                  absl::DeadlineExceededError(
+                      "the kernel had not finished writing the exit info "
+                      "within the settle budget"),
+                  Diagnostic::SEVERITY_WARNING);
+  }
+}
+
+FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
+  FailureDumpReport report;
+  fired_ = true;
+  if (!frozen_) {
+    if (absl::Status s = backend_.Freeze(); !s.ok()) {
+      AddDiagnostic(report, "freeze", s);
+    }
+    frozen_ = true;
+  }
+  const absl::Time frozen = absl::Now();
+  *report.mutable_header() = options_.header;
+  report.mutable_header()->set_format_version(report::FORMAT_VERSION_1);
+  report.mutable_header()->set_wall_time_unix_ns(
+      absl::ToUnixNanos(absl::Now()));
+  report.mutable_header()->set_vcpu_count(backend_.num_vcpus());
+  report.mutable_header()->set_memory_bytes(backend_.memory().total_bytes());
+  report.mutable_header()->set_arch(report::ARCH_X86_64);
+  report::Trigger* t = report.mutable_trigger();
+  t->set_kind(trigger.kind);
+  t->set_summary(trigger.summary);
+  t->set_detector(trigger.detector);
+  t->set_detected_ns(SinceStart(trigger.detected));
+  t->set_frozen_ns(SinceStart(frozen));
+  report::Timings* timings = report.mutable_timings();
+  timings->set_detected_ns(t->detected_ns());
+  timings->set_frozen_ns(t->frozen_ns());
+  timings->set_freeze_latency_ns(
+      absl::ToInt64Nanoseconds(frozen - trigger.detected));
+
+  // Registers first: they are what the freeze captured.
+  absl::StatusOr<std::vector<report::VcpuState>> vcpus =
+      backend_.ReadRegisters();
+  if (vcpus.ok()) {
+    for (report::VcpuState& v : *vcpus) *report.add_vcpus() = std::move(v);
+  } else {
+    AddDiagnostic(report, "vcpus", vcpus.status());
+  }
+
+  const absl::Time bootstrap_start = absl::Now();
+  if (kernel_ == nullptr) {
+    next_bootstrap_ = absl::InfinitePast();
+    TryBootstrap(absl::Now());
+  }
+  timings->set_bootstrap_ns(
+      absl::ToInt64Nanoseconds(absl::Now() - bootstrap_start));
+  report.set_console_tail(backend_.ConsoleTail(16 * 1024));
+  if (kernel_ == nullptr) {
+    AddDiagnostic(
+        report, "kernel",
+        absl::UnavailableError(absl::StrFormat(
+            "guest kernel not found in memory: %s", bootstrap_error_)));
+    timings->set_dump_finished_ns(SinceStart(absl::Now()));
+    return report;
+  }
+  kernel_->InvalidateCaches();
+  report.mutable_header()->set_kernel_release(kernel_->vmcoreinfo().osrelease);
+  kernel_->FillLayout(*report.mutable_guest_layout());
+  for (report::VcpuState& v : *report.mutable_vcpus()) {
+    if (v.has_x86_64()) v.set_ip_symbol(kernel_->Symbolize(v.x86_64().rip()));
+  }
+
+  CollectExitInfo(report);
+
+  absl::StatusOr<report::KernelLog> log =
+      ReadPrintkLog(*kernel_, options_.log_records);
+  if (log.ok()) {
+    *report.mutable_kernel_log() = *std::move(log);
+  } else {
+    AddDiagnostic(report, "kernel_log", log.status());
+  }
+
+  std::vector<Diagnostic> diagnostics;
+  const absl::Time maps_start = absl::Now();
+  absl::StatusOr<std::vector<report::BpfMap>> maps =
+      ReadBpfMaps(*kernel_, BpfMapLimits{}, diagnostics);
+  if (maps.ok()) {
+    for (report::BpfMap& m : *maps) *report.add_bpf_maps() = std::move(m);
+  } else {
+    AddDiagnostic(report, "bpf_maps", maps.status());
+  }
+  timings->set_maps_ns(absl::ToInt64Nanoseconds(absl::Now() - maps_start));
+
+  absl::StatusOr<std::vector<report::CpuRunQueue>> rqs =
+      ReadRunQueues(*kernel_, diagnostics);
+  if (rqs.ok()) {
+    for (report::CpuRunQueue& q : *rqs) *report.add_run_queues() = std::move(q);
+  } else {
+    AddDiagnostic(report, "run_queues", rqs.status());
+  }
+  for (Diagnostic& d : diagnostics) *report.add_diagnostics() = std::move(d);
+  timings->set_dump_finished_ns(SinceStart(absl::Now()));
+  return report;
+}
+
+}  // namespace ktvm::dump

@@ -1,0 +1,97 @@
+// Freeze-and-dump: watches a running guest for a reason to dump (sched_ext
+// error exit, kernel panic, no progress), freezes every vCPU, and fills a
+// FailureDumpReport from guest memory. The caller (vmm/main.cc) drives it
+// from its wait loop with Poll() and writes the report.
+#ifndef KTVM_VMM_DUMP_DUMP_ENGINE_H_
+#define KTVM_VMM_DUMP_DUMP_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "btf/btf_ptr.h"
+#include "proto/failure_dump.pb.h"
+#include "vmm/backend/backend.h"
+#include "vmm/dump/kernel_bootstrap.h"
+#include "vmm/dump/scx_exit_monitor.h"
+
+namespace ktvm::dump {
+
+struct DumpEngineOptions {
+  BootstrapOptions bootstrap;
+  // No jiffies progress for this long is a hang (0: never).
+  absl::Duration watchdog = absl::Seconds(60);
+  // How long the guest may run, in steps, for the kernel to finish writing
+  // the exit message after it claimed the exit kind.
+  absl::Duration settle_step = absl::Milliseconds(2);
+  int max_settle_steps = 200;
+  size_t log_records = 256;
+  // Filled into the report header as given.
+  ktvm::report::ReportHeader header;
+};
+
+// Why a dump was taken, as detected (before the freeze).
+struct DumpTrigger {
+  ktvm::report::TriggerKind kind = ktvm::report::TRIGGER_KIND_UNSPECIFIED;
+  std::string summary;
+  std::string detector;
+  absl::Time detected;
+};
+
+class DumpEngine {
+ public:
+  // `backend` must outlive the engine. Loads the bzImage's BTF now, so a
+  // dump never waits for it.
+  static absl::StatusOr<std::unique_ptr<DumpEngine>> Create(
+      backend::Backend& backend, DumpEngineOptions options, absl::Time start);
+
+  // Called often (about every millisecond) while the guest runs. Bootstraps
+  // the kernel view when the guest has published VMCOREINFO, then checks
+  // the sched_ext exit kind, panic_cpu and the jiffies watchdog. Returns a
+  // trigger once; never blocks for long.
+  std::optional<DumpTrigger> Poll();
+
+  // Freezes the guest (if not yet) and collects the report. Never fails:
+  // whatever cannot be read becomes a diagnostic. The guest stays frozen.
+  ktvm::report::FailureDumpReport Dump(const DumpTrigger& trigger);
+
+  bool bootstrapped() const { return kernel_ != nullptr; }
+  // Why the last bootstrap attempt failed (empty once bootstrapped).
+  const std::string& bootstrap_error() const { return bootstrap_error_; }
+
+ private:
+  DumpEngine(backend::Backend& backend, DumpEngineOptions options,
+             absl::Time start, btf::BtfPtr btf)
+      : backend_(backend),
+        options_(std::move(options)),
+        start_(start),
+        btf_(std::move(btf)) {}
+  void TryBootstrap(absl::Time now);
+  int64_t SinceStart(absl::Time t) const {
+    return absl::ToInt64Nanoseconds(t - start_);
+  }
+  void CollectExitInfo(ktvm::report::FailureDumpReport& report);
+
+  backend::Backend& backend_;
+  const DumpEngineOptions options_;
+  const absl::Time start_;
+  btf::BtfPtr btf_;
+  std::unique_ptr<GuestKernel> kernel_;
+  std::optional<ScxExitMonitor> scx_;
+  std::optional<uint64_t> panic_cpu_va_;
+  std::optional<uint64_t> jiffies_va_;
+  uint64_t last_jiffies_ = 0;
+  absl::Time last_progress_;
+  absl::Time next_bootstrap_ = absl::InfinitePast();
+  std::string bootstrap_error_ = "not attempted";
+  bool fired_ = false;
+  bool frozen_ = false;
+};
+
+}  // namespace ktvm::dump
+
+#endif  // KTVM_VMM_DUMP_DUMP_ENGINE_H_

@@ -1,0 +1,122 @@
+#include "vmm/dump/guest_watch.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "vmm/dump/report_summary.h"
+#include "vmm/dump/report_writer.h"
+
+namespace ktvm::dump {
+namespace {
+
+void WriteReport(ktvm::report::FailureDumpReport& report,
+                 const WatchOptions& options, WatchResult& result) {
+  const absl::Time start = absl::Now();
+  std::string bytes;
+  (void)report.SerializeToString(&bytes);
+  report.mutable_timings()->set_serialize_ns(
+      absl::ToInt64Nanoseconds(absl::Now() - start));
+  const std::string path = options.report_path.empty()
+                               ? DefaultReportPath(ReportFormat::kBinary)
+                               : options.report_path;
+  absl::StatusOr<std::string> written =
+      WriteReportAtomically(report, path, ReportFormat::kBinary);
+  if (written.ok()) {
+    result.report_path = *written;
+  } else {
+    std::fprintf(stderr, "ktvm: error: writing the report: %s\n",
+                 std::string(written.status().message()).c_str());
+  }
+  if (options.json) {
+    absl::StatusOr<std::string> json =
+        WriteReportAtomically(report, path + ".json", ReportFormat::kJson);
+    if (json.ok()) {
+      result.json_report_path = *json;
+    } else {
+      std::fprintf(stderr, "ktvm: error: writing the JSON report: %s\n",
+                   std::string(json.status().message()).c_str());
+    }
+  }
+  std::fprintf(stderr, "ktvm: ---- freeze-and-dump ----\n");
+  const std::string summary = FormatReportSummary(report);
+  for (absl::string_view line :
+       absl::StrSplit(summary, '\n', absl::SkipEmpty())) {
+    std::fprintf(stderr, "ktvm:   %.*s\n", static_cast<int>(line.size()),
+                 line.data());
+  }
+  std::fprintf(
+      stderr, "ktvm:   report    %s (%zu bytes)\n",
+      result.report_path.empty() ? "(not written)" : result.report_path.c_str(),
+      bytes.size());
+  if (!result.json_report_path.empty()) {
+    std::fprintf(stderr, "ktvm:   json      %s\n",
+                 result.json_report_path.c_str());
+  }
+}
+
+}  // namespace
+
+WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
+                       const WatchOptions& options) {
+  WatchResult result;
+  const absl::Time deadline = options.timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + options.timeout;
+  bool dumped = false;
+  while (true) {
+    absl::StatusOr<backend::GuestExit> exit =
+        guest.WaitForExit(absl::ZeroDuration());
+    if (exit.ok() || !absl::IsDeadlineExceeded(exit.status())) {
+      result.exit = std::move(exit);
+      return result;
+    }
+    const absl::Time now = absl::Now();
+    const int signo =
+        options.manual_signal != nullptr ? options.manual_signal->load() : 0;
+    std::optional<DumpTrigger> trigger;
+    if (signo != 0) {
+      trigger = DumpTrigger{ktvm::report::TRIGGER_KIND_MANUAL,
+                            absl::StrFormat("signal %d to ktvm", signo),
+                            "signal", now};
+    } else if (now >= deadline) {
+      trigger =
+          DumpTrigger{ktvm::report::TRIGGER_KIND_TIMEOUT,
+                      absl::StrFormat("guest still running after --timeout %s",
+                                      absl::FormatDuration(options.timeout)),
+                      "timeout", now};
+    } else if (engine != nullptr && !dumped) {
+      trigger = engine->Poll();
+    }
+    if (trigger.has_value()) {
+      const bool ends_run =
+          trigger->kind == ktvm::report::TRIGGER_KIND_MANUAL ||
+          trigger->kind == ktvm::report::TRIGGER_KIND_TIMEOUT;
+      if (engine != nullptr && !dumped) {
+        dumped = true;
+        ktvm::report::FailureDumpReport report = engine->Dump(*trigger);
+        WriteReport(report, options, result);
+        result.report = std::move(report);
+      }
+      if (ends_run || !options.resume_after_dump) {
+        (void)guest.Stop();
+        if (trigger->kind == ktvm::report::TRIGGER_KIND_TIMEOUT) {
+          result.exit = absl::DeadlineExceededError(trigger->summary);
+        } else {
+          result.exit =
+              backend::GuestExit{backend::GuestExit::Reason::kStopped,
+                                 "stopped after the dump: " + trigger->summary};
+        }
+        return result;
+      }
+      if (absl::Status s = guest.Resume(); !s.ok()) {
+        result.exit = s;
+        return result;
+      }
+    }
+    absl::SleepFor(options.poll_interval);
+  }
+}
+
+}  // namespace ktvm::dump

@@ -1,0 +1,30 @@
+// Every BPF map the kernel holds, found through map_idr (an IDR, i.e. an
+// XArray of struct bpf_map pointers) in guest memory.
+#ifndef KTVM_VMM_DUMP_MAP_IDR_H_
+#define KTVM_VMM_DUMP_MAP_IDR_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "vmm/dump/kernel_bootstrap.h"
+
+namespace ktvm::dump {
+
+// The XArray entries (kernel addresses) under `xa_head`, in index order, at
+// most `max_entries`. Internal entries (retry, sibling, zero) and value
+// entries are skipped; nodes whose shift/parent links are inconsistent
+// stop that subtree and count in `*skipped_nodes`.
+absl::StatusOr<std::vector<uint64_t>> WalkXArray(const GuestKernel& kernel,
+                                                 uint64_t xa_head,
+                                                 size_t max_entries,
+                                                 uint32_t* skipped_nodes);
+
+// Kernel addresses of struct bpf_map for every map in map_idr.
+absl::StatusOr<std::vector<uint64_t>> ListBpfMaps(const GuestKernel& kernel,
+                                                  size_t max_maps,
+                                                  uint32_t* skipped_nodes);
+
+}  // namespace ktvm::dump
+
+#endif  // KTVM_VMM_DUMP_MAP_IDR_H_
