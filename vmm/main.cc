@@ -500,11 +500,12 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
     outcome.dump_trigger = watched.report->trigger().kind();
     outcome.dump_path = watched.report_path;
     const report::SchedExtExitInfo& scx = watched.report->scx_exit();
-    if (scx.kind_value() >= dump::kScxExitErrorKind) {
+    if (scx.kind_value() >= dump::kScxExitErrorKind ||
+        outcome.dump_trigger == report::TRIGGER_KIND_SCHED_EXT_ERROR ||
+        outcome.dump_trigger == report::TRIGGER_KIND_STALL) {
       outcome.scheduler_failed = true;
-      outcome.scheduler_reason =
-          absl::StrFormat("%s: %s", scx.kind_name(),
-                          scx.msg().empty() ? scx.reason() : scx.msg());
+      outcome.scheduler_reason = absl::StrFormat("%s (%s): %s", scx.kind_name(),
+                                                 scx.reason(), scx.msg());
     }
   }
   absl::StatusOr<backend::GuestExit> exit = std::move(watched.exit);

@@ -79,14 +79,9 @@ absl::StatusOr<ktvm::report::SchedExtExitInfo> ScxExitMonitor::ReadExitInfo()
     return absl::NotFoundError("scx_root is NULL: no scheduler attached");
   }
   ktvm::report::SchedExtExitInfo out;
-  absl::StatusOr<uint32_t> kind = kernel_->ReadU32(*sched + exit_kind_offset_);
-  if (!kind.ok()) return kind.status();
-  const int32_t kind_value = static_cast<int32_t>(*kind);
-  out.set_kind_value(kind_value);
-  if (ktvm::report::ScxExitKind_IsValid(kind_value)) {
-    out.set_kind(static_cast<ScxExitKind>(kind_value));
-  }
-  out.set_kind_name(ScxExitKindName(kind_value));
+  absl::StatusOr<uint32_t> claimed =
+      kernel_->ReadU32(*sched + exit_kind_offset_);
+  if (!claimed.ok()) return claimed.status();
   absl::StatusOr<std::string> name =
       kernel_->ReadCString(*sched + ops_name_offset_, 128);
   if (name.ok()) out.set_scheduler_name(*name);
@@ -94,10 +89,19 @@ absl::StatusOr<ktvm::report::SchedExtExitInfo> ScxExitMonitor::ReadExitInfo()
   absl::StatusOr<uint64_t> ei = kernel_->ReadU64(*sched + exit_info_offset_);
   if (!ei.ok()) return ei.status();
   if (*ei == 0) return absl::DataLossError("scx_sched.exit_info is NULL");
+  // The kernel writes exit_info->kind after the backtrace and message, and
+  // moves exit_kind on to DONE once the scheduler is torn down: the kind in
+  // exit_info is the one the failure claimed.
   absl::StatusOr<uint32_t> ei_kind = kernel_->ReadU32(*ei + ei_kind_);
-  out.set_complete(ei_kind.ok() &&
-                   static_cast<int32_t>(*ei_kind) == kind_value &&
-                   kind_value != 0);
+  const int32_t recorded = ei_kind.ok() ? static_cast<int32_t>(*ei_kind) : 0;
+  const int32_t kind_value =
+      recorded != 0 ? recorded : static_cast<int32_t>(*claimed);
+  out.set_kind_value(kind_value);
+  if (ktvm::report::ScxExitKind_IsValid(kind_value)) {
+    out.set_kind(static_cast<ScxExitKind>(kind_value));
+  }
+  out.set_kind_name(ScxExitKindName(kind_value));
+  out.set_complete(recorded != 0);
   if (absl::StatusOr<uint64_t> code = kernel_->ReadU64(*ei + ei_exit_code_);
       code.ok()) {
     out.set_exit_code(static_cast<int64_t>(*code));

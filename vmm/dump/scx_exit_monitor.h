@@ -31,8 +31,8 @@ class ScxExitMonitor {
   absl::StatusOr<int32_t> PollKind() const;
 
   // Everything the kernel recorded about the exit. `complete` is set once
-  // exit_info->kind matches exit_kind: the kernel writes the kind there
-  // only after the backtrace and message.
+  // exit_info->kind is: the kernel writes it only after the backtrace and
+  // message.
   absl::StatusOr<ktvm::report::SchedExtExitInfo> ReadExitInfo() const;
 
  private:
