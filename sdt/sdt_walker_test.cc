@@ -287,6 +287,32 @@ TEST_F(SdtWalkerTest, Exactly4096LiveIsComplete) {
   EXPECT_FALSE(s.truncated());
 }
 
+TEST_F(SdtWalkerTest, ArenaPointersInPayloadsAreFollowedThroughTheWindow) {
+  SdtTreeBuilder tasks(arena_, kTaskElemSize);
+  tasks.Alloc(Payload(808));
+  SdtTreeBuilder links(arena_, 24);
+  const uint64_t peer = tasks.DataAddr(0) + 8;  // Payloads are what BPF sees.
+  const uint64_t to_task[2] = {peer, 1};
+  const uint64_t to_nowhere[2] = {arena_.unmapped_user_addr() + (1 << 20), 2};
+  links.Alloc(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(to_task),
+                                  sizeof(to_task)));
+  links.Alloc(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(to_nowhere),
+                                  sizeof(to_nowhere)));
+  const PayloadTypeChoice link =
+      DiscoverPayloadBtfId(btf_.get(), 16, "link_allocator");
+  ASSERT_EQ(link.type_name, "struct ktvm_link_ctx");
+  const SdtAllocatorSnapshot s = WalkSdtAllocator(Context(), "link_allocator",
+                                                  links.AllocatorBytes(), link);
+  ASSERT_EQ(s.entries_size(), 2);
+  const auto& followed = Member(s.entries(0).payload(), "peer").pointer_value();
+  EXPECT_EQ(followed.address(), peer);
+  ASSERT_TRUE(followed.has_target()) << followed.skip_reason();
+  EXPECT_EQ(Member(followed.target(), "pid").int_value(), 808);
+  const auto& dangling = Member(s.entries(1).payload(), "peer").pointer_value();
+  EXPECT_FALSE(dangling.has_target());
+  EXPECT_NE(dangling.skip_reason(), "");
+}
+
 struct ElemSizeCase {
   uint64_t elem_size;
   bool walkable;

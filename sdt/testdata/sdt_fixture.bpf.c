@@ -33,6 +33,13 @@ struct node_arena_ctx {
 	u64 load;
 };
 
+/* The payload of link_allocator: an arena pointer to another allocator's
+ * payload, which the renderer must follow through the arena window. */
+struct ktvm_link_ctx {
+	struct ktvm_task_ctx __arena *peer;
+	u64 tag;
+};
+
 /* Zero-initialised: lands in .bss. */
 struct scx_allocator task_allocator;
 
@@ -51,5 +58,6 @@ struct ktvm_task_ctx task_ctx_anchor;
 struct pair_stats pair_stats_anchor;
 struct cgrp_ctx cgrp_ctx_anchor;
 struct node_arena_ctx node_arena_ctx_anchor;
+struct ktvm_link_ctx link_ctx_anchor;
 
 char _license[] __attribute__((section("license"), used)) = "GPL";
