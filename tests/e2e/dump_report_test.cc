@@ -92,6 +92,32 @@ bool LogContains(const FailureDumpReport& r, const std::string& text) {
   return false;
 }
 
+const report::SdtAllocatorSnapshot& TaskAllocator(const FailureDumpReport& r) {
+  static const report::SdtAllocatorSnapshot kNone;
+  for (const auto& s : r.sdt_allocators()) {
+    if (s.allocator_name() == "task_allocator") return s;
+  }
+  ADD_FAILURE() << "no task_allocator among " << r.sdt_allocators_size()
+                << " sdt allocators";
+  return kNone;
+}
+
+// Every live slot is a struct ktvm_task_ctx carrying the magic value: freed
+// slots (wiped payloads) are not listed.
+void ExpectTaskPayloads(const report::SdtAllocatorSnapshot& tasks) {
+  EXPECT_EQ(tasks.payload_type_name(), "struct ktvm_task_ctx");
+  EXPECT_FALSE(tasks.truncated());
+  EXPECT_EQ(tasks.skipped_subtrees(), 0u);
+  EXPECT_GT(tasks.entries_size(), 0);
+  for (const report::SdtAllocEntry& e : tasks.entries()) {
+    const RenderedValue* magic = Member(e.payload(), "magic");
+    ASSERT_NE(magic, nullptr) << e.DebugString();
+    EXPECT_EQ(magic->uint_value(), 0xfeedc0deu) << e.DebugString();
+    ASSERT_NE(Member(e.payload(), "pid"), nullptr);
+    EXPECT_FALSE(e.zeroed());
+  }
+}
+
 void ExpectFrozenGuestState(const FailureDumpReport& r) {
   EXPECT_EQ(r.header().backend(), report::BACKEND_QEMU_TCG);
   EXPECT_FALSE(r.header().kernel_release().empty());
@@ -164,6 +190,16 @@ TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
   ASSERT_NE(data, nullptr);
   EXPECT_EQ(data->entries_size(), 1);
   EXPECT_TRUE(data->entries(0).value().has_struct_value());
+
+  // The arena snapshot holds the allocator's pages; the sdt walk finds one
+  // live slot per task the scheduler counted, payloads rendered by name.
+  const report::BpfMap* arena = MapEndingWith(*r, "arena");
+  ASSERT_NE(arena, nullptr);
+  EXPECT_EQ(arena->type(), report::BPF_MAP_TYPE_ARENA);
+  EXPECT_GT(arena->arena().pages_size(), 0);
+  const report::SdtAllocatorSnapshot& tasks = TaskAllocator(*r);
+  EXPECT_EQ(tasks.entries_size(), static_cast<int>(live->uint_value()));
+  ExpectTaskPayloads(tasks);
 }
 
 TEST(DumpReportTest, StallNamesTheStalledTask) {
@@ -197,6 +233,28 @@ TEST(DumpReportTest, PanicPutsTheOopsInTheLogTail) {
   EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_PANIC);
   EXPECT_TRUE(LogContains(*r, "sysrq: Trigger a crash"));
   EXPECT_TRUE(LogContains(*r, "Kernel panic - not syncing"));
+  ExpectFrozenGuestState(*r);
+}
+
+// Tasks keep exiting and new ones reuse their slots; --timeout ends the run
+// with a dump while that goes on.
+TEST(DumpReportTest, ChurnThenTimeoutShowsReusedSlots) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvm(
+      "churn",
+      {"--scheduler=tests/schedulers/ktvm_fifo", "--sched_args=--mode=churn",
+       "--timeout=30s",
+       "--run=while true; do for i in $(seq 20); do /bin/true & done; wait; "
+       "done"});
+  EXPECT_EQ(run.exit_code, 6);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_TIMEOUT);
+  const report::SdtAllocatorSnapshot& tasks = TaskAllocator(*r);
+  ExpectTaskPayloads(tasks);
+  for (const report::SdtAllocEntry& e : tasks.entries()) {
+    EXPECT_GT(e.genn(), 0) << e.DebugString();
+  }
   ExpectFrozenGuestState(*r);
 }
 

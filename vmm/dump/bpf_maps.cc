@@ -225,6 +225,7 @@ class MapReader {
           break;
         }
         *entry->mutable_value() = Render(btf, out.btf_value_type_id(), *value);
+        KeepIfDatasec(map, btf, out.btf_value_type_id(), *value);
         continue;
       }
       absl::StatusOr<uint64_t> pptr = k_.ReadU64(map + o_.array_value + 8 * i);
@@ -295,6 +296,31 @@ class MapReader {
     out.set_entries_omitted(found - out.entries_size());
   }
 
+  // Global-data maps: their value type is a DATASEC of the program BTF.
+  void KeepIfDatasec(uint64_t map, const struct ::btf* btf, uint32_t type_id,
+                     const std::vector<uint8_t>& bytes) {
+    if (btf == nullptr || type_id == 0) return;
+    const struct btf_type* t = btf__type_by_id(btf, type_id);
+    if (t == nullptr || !btf_is_datasec(t)) return;
+    const char* name = btf__name_by_offset(btf, t->name_off);
+    absl::StatusOr<uint64_t> btf_va = k_.ReadU64(map + o_.btf);
+    if (!btf_va.ok()) return;
+    sections_[*btf_va].emplace_back(name ? name : "", bytes);
+  }
+
+ public:
+  // Hands over the program BTFs that have global-data sections.
+  std::vector<ProgramGlobals> TakePrograms() {
+    std::vector<ProgramGlobals> out;
+    for (auto& [btf_va, sections] : sections_) {
+      auto it = program_btf_.find(btf_va);
+      if (it == program_btf_.end() || it->second == nullptr) continue;
+      out.push_back({std::move(it->second), std::move(sections)});
+    }
+    return out;
+  }
+
+ private:
   std::vector<uint64_t> PerCpuOffsets() {
     std::vector<uint64_t> offsets;
     absl::StatusOr<uint64_t> table = k_.Symbol("__per_cpu_offset");
@@ -317,13 +343,15 @@ class MapReader {
   std::vector<Diagnostic>& diagnostics_;
   btf::RenderOptions render_;
   std::map<uint64_t, btf::BtfPtr> program_btf_;
+  std::map<uint64_t, std::vector<std::pair<std::string, std::vector<uint8_t>>>>
+      sections_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::vector<BpfMap>> ReadBpfMaps(
-    const GuestKernel& kernel, const BpfMapLimits& limits,
-    std::vector<Diagnostic>& diagnostics) {
+absl::StatusOr<BpfMapsRead> ReadBpfMaps(const GuestKernel& kernel,
+                                        const BpfMapLimits& limits,
+                                        std::vector<Diagnostic>& diagnostics) {
   absl::StatusOr<Offsets> offsets = ResolveOffsets(kernel);
   if (!offsets.ok()) return offsets.status();
   uint32_t skipped = 0;
@@ -338,7 +366,7 @@ absl::StatusOr<std::vector<BpfMap>> ReadBpfMaps(
                         skipped))));
   }
   MapReader reader(kernel, *offsets, limits, diagnostics);
-  std::vector<BpfMap> out;
+  BpfMapsRead out;
   for (uint64_t map : *maps) {
     absl::StatusOr<BpfMap> m = reader.Read(map);
     if (!m.ok()) {
@@ -346,8 +374,9 @@ absl::StatusOr<std::vector<BpfMap>> ReadBpfMaps(
           Problem(absl::StrFormat("bpf_maps[0x%x]", map), m.status()));
       continue;
     }
-    out.push_back(*std::move(m));
+    out.maps.push_back(*std::move(m));
   }
+  out.programs = reader.TakePrograms();
   return out;
 }
 

@@ -7,9 +7,12 @@
 #define KTVM_VMM_DUMP_BPF_MAPS_H_
 
 #include <cstddef>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "btf/btf_ptr.h"
 #include "proto/failure_dump.pb.h"
 #include "vmm/dump/kernel_bootstrap.h"
 
@@ -24,7 +27,21 @@ struct BpfMapLimits {
   size_t max_cpus = 64;
 };
 
-absl::StatusOr<std::vector<ktvm::report::BpfMap>> ReadBpfMaps(
+// What the later steps (arena snapshot, sdt walk) need from a program's
+// maps: its BTF and the raw bytes of its global-data sections.
+struct ProgramGlobals {
+  btf::BtfPtr btf;
+  // DATASEC name (".bss", ".data", ...) and the section's bytes.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> sections;
+};
+
+struct BpfMapsRead {
+  std::vector<ktvm::report::BpfMap> maps;
+  // One per distinct program BTF that has global-data maps.
+  std::vector<ProgramGlobals> programs;
+};
+
+absl::StatusOr<BpfMapsRead> ReadBpfMaps(
     const GuestKernel& kernel, const BpfMapLimits& limits,
     std::vector<ktvm::report::Diagnostic>& diagnostics);
 

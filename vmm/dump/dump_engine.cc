@@ -8,6 +8,7 @@
 #include "vmm/dump/bpf_maps.h"
 #include "vmm/dump/printk_log.h"
 #include "vmm/dump/run_queues.h"
+#include "vmm/dump/scheduler_arena.h"
 
 namespace ktvm::dump {
 namespace {
@@ -219,14 +220,24 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
 
   std::vector<Diagnostic> diagnostics;
   const absl::Time maps_start = absl::Now();
-  absl::StatusOr<std::vector<report::BpfMap>> maps =
+  absl::StatusOr<BpfMapsRead> maps =
       ReadBpfMaps(*kernel_, BpfMapLimits{}, diagnostics);
-  if (maps.ok()) {
-    for (report::BpfMap& m : *maps) *report.add_bpf_maps() = std::move(m);
-  } else {
+  if (!maps.ok()) {
     AddDiagnostic(report, "bpf_maps", maps.status());
+    maps = BpfMapsRead{};
   }
   timings->set_maps_ns(absl::ToInt64Nanoseconds(absl::Now() - maps_start));
+  const absl::Time arena_start = absl::Now();
+  const std::vector<sdt::ArenaWindow> arenas =
+      SnapshotArenas(*kernel_, maps->maps, diagnostics);
+  for (report::BpfMap& m : maps->maps) *report.add_bpf_maps() = std::move(m);
+  const absl::Time sdt_start = absl::Now();
+  timings->set_arena_ns(absl::ToInt64Nanoseconds(sdt_start - arena_start));
+  for (report::SdtAllocatorSnapshot& s :
+       WalkSdtAllocators(*kernel_, maps->programs, arenas, diagnostics)) {
+    *report.add_sdt_allocators() = std::move(s);
+  }
+  timings->set_sdt_ns(absl::ToInt64Nanoseconds(absl::Now() - sdt_start));
 
   absl::StatusOr<std::vector<report::CpuRunQueue>> rqs =
       ReadRunQueues(*kernel_, diagnostics);

@@ -40,6 +40,9 @@ class GuestKernel {
   const struct ::btf* btf() const { return btf_; }
   const memory::KernelMemory& memory() const { return kernel_memory_; }
   const memory::GuestMemory& physical() const { return physical_; }
+  // The kernel's page tables (for walkers that need translations, not
+  // just reads).
+  const memory::AddressTranslator& translator() const { return translator_; }
 
   // Address of a kernel symbol; NotFound names it.
   absl::StatusOr<uint64_t> Symbol(std::string_view name) const;
