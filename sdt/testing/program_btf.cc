@@ -22,8 +22,12 @@ struct ObjectCloser {
 
 absl::StatusOr<btf::BtfPtr> LoadProgramBtf(const std::string& fixture,
                                            const struct ::btf* base) {
-  const std::string path =
-      btf::testing::RunfilePath("sdt/testdata/" + fixture + ".bpf.o");
+  return LoadObjectBtf("sdt/testdata/" + fixture + ".bpf.o", base);
+}
+
+absl::StatusOr<btf::BtfPtr> LoadObjectBtf(const std::string& runfile,
+                                          const struct ::btf* base) {
+  const std::string path = btf::testing::RunfilePath(runfile);
   std::unique_ptr<struct bpf_object, ObjectCloser> obj(
       bpf_object__open_file(path.c_str(), nullptr));
   if (!obj || libbpf_get_error(obj.get())) {

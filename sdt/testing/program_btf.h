@@ -21,6 +21,11 @@ namespace ktvm::sdt::testing {
 absl::StatusOr<btf::BtfPtr> LoadProgramBtf(const std::string& fixture,
                                            const struct ::btf* base = nullptr);
 
+// The same for any BPF object given by its runfiles path, e.g. the test
+// scheduler "tests/schedulers/ktvm_fifo.bpf.o".
+absl::StatusOr<btf::BtfPtr> LoadObjectBtf(const std::string& runfile,
+                                          const struct ::btf* base = nullptr);
+
 // vmlinux BTF of the test kernel (@kernel//:vmlinux).
 absl::StatusOr<btf::BtfPtr> LoadTestVmlinuxBtf();
 
