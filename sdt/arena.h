@@ -75,8 +75,11 @@ struct ArenaSnapshotOptions {
 
 // Page-granular copy of every populated page of the arena. A page counts as
 // populated when its kernel address translates to a frame no other arena
-// page uses: the kernel maps one shared scratch page wherever a BPF program
-// faulted on an unallocated address, and that page holds no arena data.
+// page uses: every page bpf_arena_alloc_pages() hands out gets its own
+// frame, so a frame mapped at several window pages (a scratch or zero page
+// some kernels install for faulting accesses, or a corrupt PTE) holds no
+// arena data of its own. Unreadable frames are counted as mapped but not
+// copied.
 absl::StatusOr<ktvm::report::ArenaSnapshot> SnapshotArena(
     const memory::GuestMemory& memory,
     const memory::AddressTranslator& translator, const ArenaWindow& window,

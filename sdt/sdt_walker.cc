@@ -49,11 +49,22 @@ class TreeWalker {
   void Walk(uint64_t root_ptr) { Descend(root_ptr, 0); }
 
  private:
+  // Counts an abandoned subtree or slot. Past kMaxSdtSkips the memory is
+  // not an allocator tree at all, and the walk stops: with descriptors and
+  // emitted entries also capped, every walk does a bounded number of reads.
   void Skip() {
     if (out_->skipped_subtrees() < UINT32_MAX) {
       out_->set_skipped_subtrees(out_->skipped_subtrees() + 1);
     }
+    if (out_->skipped_subtrees() >= kMaxSdtSkips && !abandoned_) {
+      abandoned_ = true;
+      out_->set_error(absl::StrFormat(
+          "walk abandoned after %u skipped subtrees: not an sdt_alloc tree",
+          kMaxSdtSkips));
+    }
   }
+  bool Stopped() const { return abandoned_ || out_->truncated(); }
+
   bool Read(uint64_t arena_ptr, uint64_t offset, void* buf, size_t len) {
     return ctx_.kernel_memory
         ->ReadVirtual(ctx_.arena.KernelAddress(arena_ptr) + offset,
@@ -65,6 +76,7 @@ class TreeWalker {
   // visited at most once (by arena offset), which also ends cycles: a
   // descriptor pointing back at an ancestor is one already seen.
   void Descend(uint64_t desc_ptr, int level) {
+    if (Stopped()) return;
     if (descriptors_read_ >= kMaxSdtDescriptors ||
         !seen_descs_.insert(ArenaOffset(desc_ptr)).second) {
       Skip();
@@ -100,7 +112,7 @@ class TreeWalker {
     if (level < kSdtLevels - 1) {
       // Interior bits only say "subtree full"; any non-NULL child may hold
       // live slots.
-      for (size_t pos = 0; pos < kSdtFanout && !out_->truncated(); ++pos) {
+      for (size_t pos = 0; pos < kSdtFanout && !Stopped(); ++pos) {
         if (children[pos] != 0) Descend(children[pos], level + 1);
       }
       return;
@@ -108,7 +120,7 @@ class TreeWalker {
 
     for (size_t word = 0; word < kSdtBitmapWords; ++word) {
       uint64_t bits = LoadU64(&desc[ctx_.offsets.desc_allocated + word * 8]);
-      while (bits != 0) {
+      while (bits != 0 && !abandoned_) {
         const size_t pos = word * 64 + __builtin_ctzll(bits);
         bits &= bits - 1;
         const uint64_t data_ptr = children[pos];
@@ -166,6 +178,7 @@ class TreeWalker {
   ktvm::report::SdtAllocatorSnapshot* const out_;
   std::vector<uint8_t> slot_;
   size_t descriptors_read_ = 0;
+  bool abandoned_ = false;
   absl::flat_hash_set<uint32_t> seen_descs_;
   absl::flat_hash_set<uint32_t> seen_chunks_;
 };

@@ -39,6 +39,9 @@ inline constexpr size_t kMaxSdtAllocEntries = 4096;
 // this covers an 8 M-slot high-water mark, and keeps a walk over corrupt
 // memory (random non-NULL child pointers) to a few milliseconds.
 inline constexpr size_t kMaxSdtDescriptors = 16384;
+// Skipped subtrees and unreadable slots after which a walk gives up (and
+// says so in `error`): a real tree has a handful at most.
+inline constexpr uint32_t kMaxSdtSkips = 16384;
 
 struct SdtWalkContext {
   // Reads kernel virtual addresses (the arena's kernel-side mapping).

@@ -267,6 +267,26 @@ TEST_F(SdtWalkerTest, DescriptorPointingBackAtAnAncestorTerminates) {
   EXPECT_EQ(s.skipped_subtrees(), 3u);
 }
 
+// Bits everywhere, every data pointer unreadable: not a tree. The walk
+// gives up at the skip cap instead of trying all 33 * 512 slots.
+TEST_F(SdtWalkerTest, GarbageTreeIsAbandonedAtTheSkipCap) {
+  SdtTreeBuilder tree(arena_, kTaskElemSize);
+  const uint64_t unmapped = arena_.unmapped_user_addr() + (1 << 20);
+  for (uint32_t leaf = 0; leaf < 33; ++leaf) {
+    tree.AllocAt(Idx(0, leaf, 0), Payload(1));
+    const uint64_t desc = tree.DescAddr(2, Idx(0, leaf, 0));
+    for (int w = 0; w < 8; ++w) arena_.WriteU64(desc + 8 * w, ~0ULL);
+    for (uint32_t pos = 0; pos < 512; ++pos) {
+      arena_.WriteU64(tree.ChunkSlotAddr(2, Idx(0, leaf, 0), pos), unmapped);
+    }
+  }
+  const SdtAllocatorSnapshot s = WalkSdtAllocator(
+      Context(), "task_allocator", tree.AllocatorBytes(), payload_);
+  EXPECT_EQ(s.entries_size(), 0);
+  EXPECT_EQ(s.skipped_subtrees(), kMaxSdtSkips);
+  EXPECT_THAT(s.error(), HasSubstr("walk abandoned after 16384 skipped"));
+}
+
 TEST_F(SdtWalkerTest, MoreThan4096LiveListsExactly4096AndTruncated) {
   SdtTreeBuilder tree(arena_, kTaskElemSize);
   for (int i = 0; i < 4100; ++i) tree.Alloc(Payload(i));
