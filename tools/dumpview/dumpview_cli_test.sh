@@ -60,6 +60,10 @@ expect_exit 3 "$TMP/does-not-exist"
 expect_exit 4 "$TRUNCATED"
 head -c 200 "$JSON" >"$TMP/truncated.json"
 expect_exit 4 "$TMP/truncated.json"
+# A binary report whose string holds invalid UTF-8 (proto3 rejects it):
+# corrupt, with one error line and no protobuf log spam.
+printf '\x0a\x03\x12\x01\xff' >"$TMP/bad_utf8.ktvm-dump"
+expect_exit 4 "$TMP/bad_utf8.ktvm-dump"
 expect_exit 5 "$NOT_A_REPORT"
 : >"$TMP/empty"
 expect_exit 5 "$TMP/empty"

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/json_util.h"
 #include "vmm/dump/utf8_repair.h"
 
@@ -322,6 +323,9 @@ absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
   if (bytes.empty()) {
     return absl::InvalidArgumentError("the file is empty, not a report");
   }
+  // Protobuf logs each invalid UTF-8 string it meets to stderr; the status
+  // returned here already says the file is bad, in one line.
+  google::protobuf::LogSilencer quiet;
   FailureDumpReport report;
   absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(bytes);
   if (!trimmed.empty() && trimmed.front() == '{') {
