@@ -48,7 +48,7 @@ cmp -s "$TMP/summary.txt" "$TMP/summary_binary" || fail "--output text differs"
 
 # absl's --help prints the usage and the flags, then exits (code 1).
 "$DUMPVIEW" --help >"$TMP/help" 2>&1
-for word in --format --section --output "Exit codes"; do
+for word in --format --section --log_lines --output "Exit codes"; do
   grep -q -- "$word" "$TMP/help" || fail "--help does not mention $word"
 done
 expect_exit 2
@@ -56,6 +56,7 @@ expect_exit 2 "$BINARY" "$JSON"
 expect_exit 2 --format=xml "$BINARY"
 expect_exit 2 --section=bogus "$BINARY"
 grep -q "bogus" "$TMP/err" || fail "bad section not named"
+expect_exit 2 --log_lines=-1 "$BINARY"
 expect_exit 3 "$TMP/does-not-exist"
 expect_exit 4 "$TRUNCATED"
 head -c 200 "$JSON" >"$TMP/truncated.json"

@@ -30,6 +30,9 @@ ABSL_FLAG(std::string, section, "all",
           "Comma-separated sections for --format=text: all, header, trigger, "
           "timings, scx_exit, vcpus, log, maps, arena, sdt, runqueues, "
           "diagnostics, console, layout.");
+ABSL_FLAG(int, log_lines, 60,
+          "Newest kernel log records in the text summary; 0 = every record "
+          "the report holds.");
 ABSL_FLAG(std::string, output, "",
           "Write to this file (atomically: temp file, fsync, rename) instead "
           "of stdout.");
@@ -64,7 +67,7 @@ int Run(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Prints a ktvm failure dump report as text, or converts it.\n"
       "Usage: dumpview [--format=text|json|binary] [--section=LIST] "
-      "[--output=FILE] REPORT\n"
+      "[--log_lines=N] [--output=FILE] REPORT\n"
       "REPORT is a binary or JSON report written by ktvm (the format is "
       "detected).\nExit codes: 0 ok, 2 usage, 3 cannot open, 4 corrupt or "
       "truncated, 5 not a ktvm report, 6 output failed, 7 internal.");
@@ -91,6 +94,12 @@ int Run(int argc, char** argv) {
       ParseSections(absl::GetFlag(FLAGS_section));
   if (!sections.ok()) return Fail(kExitUsage, sections.status().message());
   const std::string output = UserPath(absl::GetFlag(FLAGS_output));
+  const int log_lines = absl::GetFlag(FLAGS_log_lines);
+  if (log_lines < 0) {
+    return Fail(
+        kExitUsage,
+        absl::StrFormat("--log_lines=%d: expected 0 or more", log_lines));
+  }
   if (format == "binary" && output.empty() && isatty(STDOUT_FILENO)) {
     return Fail(kExitUsage,
                 "refusing to write binary to a terminal; use --output=FILE");
@@ -115,7 +124,8 @@ int Run(int argc, char** argv) {
   }
   std::string bytes;
   if (format == "text") {
-    bytes = FormatReport(*report, *sections);
+    bytes = FormatReport(*report, *sections,
+                         {.max_log_records = static_cast<size_t>(log_lines)});
   } else {
     absl::StatusOr<std::string> serialized = ktvm::dump::SerializeReport(
         *report, format == "json" ? ktvm::dump::ReportFormat::kJson

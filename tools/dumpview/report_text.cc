@@ -265,7 +265,8 @@ void FormatVcpus(const FailureDumpReport& r, std::string* out) {
 constexpr absl::string_view kLogLevels[] = {"EMERG", "ALERT",  "CRIT", "ERR",
                                             "WARN",  "NOTICE", "INFO", "DEBUG"};
 
-void FormatKernelLog(const FailureDumpReport& r, std::string* out) {
+void FormatKernelLog(const FailureDumpReport& r, size_t max_records,
+                     std::string* out) {
   const auto& log = r.kernel_log();
   absl::StrAppendFormat(out, "== kernel log (%s): %d records",
                         log.source().empty() ? "unknown source" : log.source(),
@@ -273,8 +274,15 @@ void FormatKernelLog(const FailureDumpReport& r, std::string* out) {
   if (log.dropped() > 0) {
     absl::StrAppendFormat(out, ", %d older not included", log.dropped());
   }
+  size_t size = static_cast<size_t>(log.records_size());
+  size_t first = 0;
+  if (max_records != 0 && size > max_records) {
+    first = size - max_records;
+    absl::StrAppendFormat(out, "; newest %d shown", max_records);
+  }
   absl::StrAppend(out, "\n");
-  for (const auto& rec : log.records()) {
+  for (size_t i = first; i < size; ++i) {
+    const auto& rec = log.records(static_cast<int>(i));
     absl::string_view level =
         rec.level() < std::size(kLogLevels) ? kLogLevels[rec.level()] : "?";
     absl::StrAppendFormat(out, "  [%5d.%06d] %-6s %s\n",
@@ -507,7 +515,8 @@ std::string FormatSdtAllocator(const ktvm::report::SdtAllocatorSnapshot& a) {
 }
 
 std::string FormatReport(const FailureDumpReport& report,
-                         const std::set<Section>& sections) {
+                         const std::set<Section>& sections,
+                         const TextOptions& options) {
   std::string out;
   for (Section section : AllSections()) {
     if (!sections.contains(section)) continue;
@@ -528,7 +537,7 @@ std::string FormatReport(const FailureDumpReport& report,
         FormatVcpus(report, &out);
         break;
       case Section::kKernelLog:
-        FormatKernelLog(report, &out);
+        FormatKernelLog(report, options.max_log_records, &out);
         break;
       case Section::kMaps:
         FormatMaps(report, &out);

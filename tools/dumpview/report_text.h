@@ -39,10 +39,16 @@ absl::string_view SectionName(Section section);
 // InvalidArgument names the unknown entry and lists the valid ones.
 absl::StatusOr<std::set<Section>> ParseSections(absl::string_view list);
 
+struct TextOptions {
+  // Newest kernel log records shown; 0 = all the report holds.
+  size_t max_log_records = 0;
+};
+
 // Text of the chosen sections; sections with nothing to show say so in one
 // line rather than vanishing, so a missing part of a dump is visible.
 std::string FormatReport(const ktvm::report::FailureDumpReport& report,
-                         const std::set<Section>& sections);
+                         const std::set<Section>& sections,
+                         const TextOptions& options = {});
 
 // One sdt allocator like the reference's Display: a header line, then one
 // indented `idx=N genn=M user_addr=0x... payload=<value>` line per entry.

@@ -134,6 +134,17 @@ TEST(ReportTextTest, MapEntriesShowDatasecMembersAndPerCpuValues) {
   EXPECT_HAS(text, absl::StrFormat("%d unmapped", arena.unmapped_pages()));
 }
 
+TEST(ReportTextTest, LogTailKeepsTheNewestRecords) {
+  FailureDumpReport r = Load(kBinary);
+  ASSERT_GE(r.kernel_log().records_size(), 2);
+  std::string text =
+      FormatReport(r, {Section::kKernelLog}, {.max_log_records = 1});
+  int last = r.kernel_log().records_size() - 1;
+  EXPECT_HAS(text, "newest 1 shown");
+  EXPECT_HAS(text, r.kernel_log().records(last).text());
+  EXPECT_FALSE(absl::StrContains(text, r.kernel_log().records(0).text()));
+}
+
 TEST(ReportTextTest, JsonAndBinaryFixturesGiveTheSameText) {
   EXPECT_EQ(AllText(Load(kBinary)), AllText(Load(kJson)));
 }
