@@ -46,11 +46,11 @@ absl::StatusOr<std::unique_ptr<DumpEngine>> DumpEngine::Create(
       new DumpEngine(backend, std::move(options), start, *std::move(btf)));
 }
 
-void DumpEngine::TryBootstrap(absl::Time now) {
+void DumpEngine::TryBootstrap(absl::Time now, VmcoreinfoScan scan) {
   if (kernel_ != nullptr || now < next_bootstrap_) return;
   next_bootstrap_ = now + kBootstrapRetry;
   absl::StatusOr<std::unique_ptr<GuestKernel>> kernel =
-      BootstrapGuestKernel(backend_.memory(), btf_.get());
+      BootstrapGuestKernel(backend_.memory(), btf_.get(), scan);
   if (!kernel.ok()) {
     bootstrap_error_ = std::string(kernel.status().message());
     return;
@@ -150,11 +150,10 @@ void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
 FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   FailureDumpReport report;
   fired_ = true;
-  if (!frozen_) {
-    if (absl::Status s = backend_.Freeze(); !s.ok()) {
-      AddDiagnostic(report, "freeze", s);
-    }
-    frozen_ = true;
+  // Idempotent when the guest is already stopped; the caller may have
+  // resumed it since an earlier dump.
+  if (absl::Status s = backend_.Freeze(); !s.ok()) {
+    AddDiagnostic(report, "freeze", s);
   }
   const absl::Time frozen = absl::Now();
   *report.mutable_header() = options_.header;
@@ -187,8 +186,9 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
 
   const absl::Time bootstrap_start = absl::Now();
   if (kernel_ == nullptr) {
+    // Last chance: look for the note anywhere, not only at page starts.
     next_bootstrap_ = absl::InfinitePast();
-    TryBootstrap(absl::Now());
+    TryBootstrap(absl::Now(), VmcoreinfoScan::kEveryByte);
   }
   timings->set_bootstrap_ns(
       absl::ToInt64Nanoseconds(absl::Now() - bootstrap_start));

@@ -70,7 +70,8 @@ class DumpEngine {
         options_(std::move(options)),
         start_(start),
         btf_(std::move(btf)) {}
-  void TryBootstrap(absl::Time now);
+  void TryBootstrap(absl::Time now,
+                    VmcoreinfoScan scan = VmcoreinfoScan::kPageStarts);
   int64_t SinceStart(absl::Time t) const {
     return absl::ToInt64Nanoseconds(t - start_);
   }
@@ -89,7 +90,6 @@ class DumpEngine {
   absl::Time next_bootstrap_ = absl::InfinitePast();
   std::string bootstrap_error_ = "not attempted";
   bool fired_ = false;
-  bool frozen_ = false;
 };
 
 }  // namespace ktvm::dump

@@ -2,6 +2,8 @@
 
 #include <bpf/btf.h>
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -17,6 +19,8 @@ memory::X86PagingMode PagingMode(const btf::Vmcoreinfo& info) {
              ? memory::X86PagingMode::kFiveLevel
              : memory::X86PagingMode::kFourLevel;
 }
+
+constexpr uint64_t kPageBytes = 4096;
 
 uint64_t PageTableRootPhys(const btf::Vmcoreinfo& info) {
   return info.KernelPageTableRoot().value_or(0) - btf::kX86StartKernelMap +
@@ -115,15 +119,42 @@ absl::StatusOr<btf::BtfPtr> LoadVmlinuxBtf(const BootstrapOptions& options) {
   return std::move(loaded->btf);
 }
 
-absl::StatusOr<std::unique_ptr<GuestKernel>> BootstrapGuestKernel(
-    const memory::GuestMemory& memory, const struct ::btf* vmlinux_btf) {
+absl::StatusOr<btf::Vmcoreinfo> FindVmcoreinfoInMemory(
+    const memory::GuestMemory& memory, VmcoreinfoScan scan) {
   absl::StatusOr<btf::Vmcoreinfo> info =
       absl::NotFoundError("guest memory has no regions");
   for (const memory::MemoryRegion& region : memory.regions()) {
-    info = btf::FindVmcoreinfo(absl::MakeConstSpan(region.host, region.size),
-                               region.guest_phys);
-    if (info.ok()) break;
+    if (scan == VmcoreinfoScan::kEveryByte) {
+      info = btf::FindVmcoreinfo(absl::MakeConstSpan(region.host, region.size),
+                                 region.guest_phys);
+      if (info.ok()) return info;
+      continue;
+    }
+    // The kernel's note (vmcoreinfo_note) comes from alloc_pages_exact:
+    // the ELF note header starts a page, its name follows at offset 12.
+    // Looking there only touches one cache line per page.
+    static constexpr char kName[] = "VMCOREINFO";
+    for (uint64_t page = 0; page + kPageBytes <= region.size;
+         page += kPageBytes) {
+      if (std::memcmp(region.host + page + 12, kName, sizeof(kName)) != 0) {
+        continue;
+      }
+      const uint64_t window =
+          std::min<uint64_t>(2 * kPageBytes, region.size - page);
+      info =
+          btf::FindVmcoreinfo(absl::MakeConstSpan(region.host + page, window),
+                              region.guest_phys + page);
+      if (info.ok()) return info;
+    }
   }
+  if (info.ok()) return info;
+  return absl::NotFoundError("no VMCOREINFO note at the start of any page");
+}
+
+absl::StatusOr<std::unique_ptr<GuestKernel>> BootstrapGuestKernel(
+    const memory::GuestMemory& memory, const struct ::btf* vmlinux_btf,
+    VmcoreinfoScan scan) {
+  absl::StatusOr<btf::Vmcoreinfo> info = FindVmcoreinfoInMemory(memory, scan);
   if (!info.ok()) {
     return absl::UnavailableError(absl::StrFormat(
         "no VMCOREINFO in guest memory yet: %s", info.status().message()));

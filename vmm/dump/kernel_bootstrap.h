@@ -83,9 +83,21 @@ absl::StatusOr<btf::BtfPtr> LoadVmlinuxBtf(const BootstrapOptions& options);
 
 // The rest of the bootstrap over live guest memory. Unavailable while the
 // kernel has not yet published VMCOREINFO (early boot): retry later.
+enum class VmcoreinfoScan {
+  // Only where the kernel's own note sits: the start of a page (fast:
+  // milliseconds for 512 MiB; what polling uses).
+  kPageStarts,
+  // Every byte (finds copies anywhere; about a second for 512 MiB).
+  kEveryByte,
+};
+
+absl::StatusOr<btf::Vmcoreinfo> FindVmcoreinfoInMemory(
+    const memory::GuestMemory& memory, VmcoreinfoScan scan);
+
 // `memory` and `vmlinux_btf` must outlive the result.
 absl::StatusOr<std::unique_ptr<GuestKernel>> BootstrapGuestKernel(
-    const memory::GuestMemory& memory, const struct ::btf* vmlinux_btf);
+    const memory::GuestMemory& memory, const struct ::btf* vmlinux_btf,
+    VmcoreinfoScan scan = VmcoreinfoScan::kPageStarts);
 
 }  // namespace ktvm::dump
 

@@ -148,10 +148,12 @@ absl::StatusOr<ktvm::report::KernelLog> ReadPrintkLog(const GuestKernel& k,
       [](const Candidate& a, const Candidate& b) { return a.seq < b.seq; });
   ktvm::report::KernelLog log;
   log.set_source("printk_ringbuffer");
-  const size_t first =
-      candidates.size() > max_records ? candidates.size() - max_records : 0;
-  log.set_dropped(first);
-  for (size_t c = first; c < candidates.size(); ++c) {
+  // Newest first, so torn records do not eat into the tail; reversed below.
+  for (size_t c = candidates.size(); c-- > 0;) {
+    if (static_cast<size_t>(log.records_size()) >= max_records) {
+      log.set_dropped(log.dropped() + c + 1);
+      break;
+    }
     const uint64_t i = candidates[c].index;
     const size_t desc = i * l.desc_size;
     const size_t info = i * l.info_size;
@@ -195,6 +197,7 @@ absl::StatusOr<ktvm::report::KernelLog> ReadPrintkLog(const GuestKernel& k,
         ((1u << std::max<uint32_t>(l.level.bitfield_size, 1)) - 1));
     record->set_text(std::move(text));
   }
+  std::reverse(log.mutable_records()->begin(), log.mutable_records()->end());
   return log;
 }
 
