@@ -4,6 +4,7 @@
 // rendering every type over the input bytes themselves.
 #include <bpf/btf.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -14,6 +15,19 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Span<const uint8_t> input(data, size);
   (void)ktvm::btf::BtfSectionFromElf(input);
+  // The same bytes as the kernel's .BTF in guest memory, read through a
+  // reader as the dump engine does (__start_BTF..__stop_BTF from kallsyms).
+  constexpr uint64_t kStart = 0xffffffff82000000ULL;
+  (void)ktvm::btf::BtfFromGuestMemory(
+      [input](uint64_t va, absl::Span<uint8_t> out) {
+        if (va < kStart || va - kStart > input.size() ||
+            out.size() > input.size() - (va - kStart)) {
+          return absl::OutOfRangeError("outside the fuzz input");
+        }
+        std::copy_n(input.data() + (va - kStart), out.size(), out.data());
+        return absl::OkStatus();
+      },
+      kStart, kStart + input.size());
   auto btf = ktvm::btf::BtfFromRawBytes(input);
   if (!btf.ok()) return 0;
   ktvm::btf::RenderOptions opts;
