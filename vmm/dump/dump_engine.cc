@@ -120,7 +120,8 @@ void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
     return;
   }
   // The kernel claims the kind first and writes the backtrace and message
-  // afterwards: let the guest run in short steps until it has.
+  // afterwards: let the guest run in short steps until it has. Should the
+  // scheduler be torn down meanwhile (scx_root NULL), keep the last read.
   absl::StatusOr<report::SchedExtExitInfo> info = scx_->ReadExitInfo();
   for (int step = 0;
        step < options_.max_settle_steps && info.ok() &&
@@ -130,7 +131,16 @@ void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
     absl::SleepFor(options_.settle_step);
     if (!backend_.Freeze().ok()) break;
     kernel_->InvalidateCaches();
-    info = scx_->ReadExitInfo();
+    absl::StatusOr<report::SchedExtExitInfo> next = scx_->ReadExitInfo();
+    if (!next.ok()) {
+      AddDiagnostic(report, "scx_exit",
+                    absl::Status(next.status().code(),
+                                 absl::StrFormat("while settling: %s",
+                                                 next.status().message())),
+                    Diagnostic::SEVERITY_WARNING);
+      break;
+    }
+    info = std::move(next);
   }
   if (!info.ok()) {
     AddDiagnostic(report, "scx_exit", info.status(), Diagnostic::SEVERITY_INFO);
