@@ -26,7 +26,8 @@ def ktvm_fuzz_target(name, srcs, deps = [], corpus = [], regression_iterations =
         ],
         data = corpus,
         args = ["--iterations=%d" % regression_iterations] + ["$(locations %s)" % c for c in corpus],
-        size = "small",
+        # medium: sanitizer builds on a loaded 2-core machine run 5-20x slower.
+        size = "medium",
         **kwargs
     )
     native.cc_binary(
