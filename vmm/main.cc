@@ -3,6 +3,7 @@
 // exit_codes.h and README.md).
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -165,6 +166,14 @@ absl::StatusOr<uint64_t> ParseMemory(const std::string& text) {
         absl::StrFormat("--memory %s is not a size like 512M or 2G", text));
   }
   return value * multiplier;
+}
+
+// RAM plus swap of this host, or 0 if unknown.
+uint64_t HostMemoryBytes() {
+  struct sysinfo info;
+  if (::sysinfo(&info) != 0) return 0;
+  return (static_cast<uint64_t>(info.totalram) + info.totalswap) *
+         info.mem_unit;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
@@ -553,6 +562,14 @@ int Run(const char* argv0) {
         kExitUsage,
         absl::StrFormat("--memory %s is below the minimum of %d MiB",
                         absl::GetFlag(FLAGS_memory), kMinMemoryBytes >> 20));
+  }
+  // Guest RAM is mapped lazily, so an impossible size would only fail deep
+  // into the boot (OOM kill); say so up front instead.
+  if (const uint64_t host = HostMemoryBytes(); host != 0 && *memory > host) {
+    return Fail(kExitUsage,
+                absl::StrFormat("--memory %s exceeds this host's RAM + swap "
+                                "(%d MiB)",
+                                absl::GetFlag(FLAGS_memory), host >> 20));
   }
   const int cpus = absl::GetFlag(FLAGS_cpus);
   if (cpus < 1) {

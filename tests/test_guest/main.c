@@ -9,6 +9,11 @@
  *   spin            every CPU spins forever, bumping its counter
  *   triple_fault    load an empty IDT and raise an exception
  *   i8042_reset     pulse the reset line without reporting done
+ *   port_flood      100000 writes to one unknown port, then done
+ *   unknown_io      a write to every port no device claims and one per MiB
+ *                   of the 32-bit MMIO hole, then done
+ *   silent          prints nothing at all: cli, then a loop with no exits
+ *   cli_spin        interrupts off, spins without hlt (never parks itself)
  * Guests under emulation run ~1.4 M instructions/s: keep loops short.
  */
 #include <stdint.h>
@@ -164,6 +169,35 @@ static void start_aps_with_sipi(void) {
  * #UD cannot be delivered, nor can the #DF that follows: a triple fault. */
 static void triple_fault(void) { __asm__ volatile("ud2"); }
 
+/* Ports with a device behind them (or a reset/console side effect). */
+static int claimed_port(uint32_t port) {
+  return (port >= 0x20 && port <= 0x21) || (port >= 0x40 && port <= 0x43) ||
+         (port >= 0x60 && port <= 0x64) || (port >= 0xa0 && port <= 0xa1) ||
+         (port >= 0x2f8 && port <= 0x2ff) || (port >= 0x3f8 && port <= 0x3ff) ||
+         (port >= 0xcf8 && port <= 0xcff) || port == 0x440;
+}
+
+static void port_flood(void) {
+  for (int i = 0; i < 100000; i++) outb(0x1234, (uint8_t)i);
+}
+
+static void unknown_io(void) {
+  for (uint32_t port = 0; port <= 0xffff; port++) {
+    if (!claimed_port(port)) outb((uint16_t)port, 0);
+  }
+  /* The hole below the IOAPIC holds no device: every write is unknown. */
+  for (uint64_t a = 0xc0000000ULL; a < 0xfec00000ULL; a += 1 << 20) {
+    *(volatile uint32_t *)a = 0x6b74766d;
+  }
+}
+
+/* Interrupts off and no exiting instruction: only the VMM's kick can stop
+ * this vCPU. */
+static void __attribute__((noreturn)) cli_spin(uint32_t cpu) {
+  __asm__ volatile("cli");
+  for (;;) spin_counters[cpu]++;
+}
+
 static void spin(uint32_t cpu) {
   for (;;) {
     spin_counters[cpu]++;
@@ -195,6 +229,9 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   } else if (boot_kind == BOOT_KIND_PVH && info) {
     cmdline = (const char *)*(const uint64_t *)(info + PVH_CMDLINE_PADDR);
   }
+  char action[32] = "exit";
+  cmdline_value(cmdline, "ktvm_test", action, sizeof(action));
+  if (streq(action, "silent")) cli_spin(0);
   const char *entry = boot_kind == BOOT_KIND_PVH ? "pvh" : "bzimage";
   lock();
   puts_port(COM1, "ktvm test guest: hello from vCPU 0 via the ");
@@ -209,9 +246,7 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   putu_port(COM2, (uint64_t)spin_counters, 16);
   putc_port(COM2, '\n');
 
-  char action[32] = "exit";
   char smp[16] = "sipi";
-  cmdline_value(cmdline, "ktvm_test", action, sizeof(action));
   cmdline_value(cmdline, "ktvm_smp", smp, sizeof(smp));
 
   int expected = mp_table_cpus();
@@ -253,7 +288,11 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
     triple_fault();
   } else if (streq(action, "i8042_reset")) {
     outb(0x64, 0xfe);
+  } else if (streq(action, "cli_spin")) {
+    cli_spin(0);
   } else {
+    if (streq(action, "port_flood")) port_flood();
+    if (streq(action, "unknown_io")) unknown_io();
     puts_port(COM2, "KTVM test-done\n");
     lock();
     puts_port(COM1, "ktvm test guest: done, resetting through the i8042\n");

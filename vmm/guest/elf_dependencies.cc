@@ -5,6 +5,7 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <set>
@@ -50,6 +51,25 @@ absl::Status ElfError(const std::string& path, std::string_view what) {
       absl::StrFormat("%s: %s: %s", path, what, elf_errmsg(elf_errno())));
 }
 
+absl::Status CheckHeaderTablesInFile(Elf* elf, const std::string& path) {
+  GElf_Ehdr ehdr;
+  size_t size = 0;
+  if (gelf_getehdr(elf, &ehdr) == nullptr ||
+      elf_rawfile(elf, &size) == nullptr) {
+    return ElfError(path, "cannot read the ELF header");
+  }
+  const uint64_t ph_end =
+      ehdr.e_phoff + uint64_t{ehdr.e_phnum} * ehdr.e_phentsize;
+  const uint64_t sh_end =
+      ehdr.e_shoff + uint64_t{ehdr.e_shnum} * ehdr.e_shentsize;
+  if (ph_end > size || sh_end > size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is truncated: its header tables end at byte %d of %d", path,
+        std::max(ph_end, sh_end), size));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ElfInfo> ReadElfInfo(const std::string& path) {
@@ -65,6 +85,11 @@ absl::StatusOr<ElfInfo> ReadElfInfo(const std::string& path) {
   if (elf == nullptr || elf_kind(elf.get()) != ELF_K_ELF) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s is not an ELF file", path));
+  }
+  // libelf reads header tables lazily and tolerates a file cut short; a
+  // truncated binary would only fail inside the guest, so check up front.
+  if (absl::Status s = CheckHeaderTablesInFile(elf.get(), path); !s.ok()) {
+    return s;
   }
   ElfInfo info;
   size_t phnum = 0;

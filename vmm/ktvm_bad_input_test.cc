@@ -1,0 +1,125 @@
+// The bad-input matrix of README.md ("Bad input") beyond ktvm_cli_test's
+// rows: each bad flag value or file gives exactly one "ktvm: error:" line
+// with the reason and the documented exit code (exit_codes.h).
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "vmm/exit_codes.h"
+#include "vmm/ktvm_process.h"
+
+namespace ktvm::vmm {
+namespace {
+
+using testing::kTestGuest;
+using testing::KtvmResult;
+using testing::RunKtvm;
+using testing::WriteTempFile;
+
+constexpr char kScheduler[] = "tests/schedulers/ktvm_fifo";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void ExpectRejected(const std::string& args, int code,
+                    const std::string& reason) {
+  const KtvmResult r = RunKtvm(args);
+  EXPECT_EQ(r.code, code) << args << "\n" << r.output;
+  EXPECT_EQ(r.error_lines, 1) << args << "\n" << r.output;
+  EXPECT_TRUE(absl::StrContains(r.error_line, reason))
+      << "expected '" << reason << "' in: " << r.error_line << "\n"
+      << r.output;
+  // Rejected before any guest ran.
+  EXPECT_FALSE(absl::StrContains(r.output, "ktvm: booting")) << r.output;
+}
+
+std::string WithGuest(const std::string& args) {
+  return absl::StrCat("--kernel ", kTestGuest, " ", args);
+}
+
+TEST(KtvmBadInputTest, KernelIsADirectory) {
+  ExpectRejected("--kernel /", kExitUsage, "not a regular file");
+}
+
+TEST(KtvmBadInputTest, MissingOrUnusableInitramfs) {
+  ExpectRejected(WithGuest("--initramfs /nonexistent/initrd"), kExitUsage,
+                 "no such file");
+  ExpectRejected(WithGuest("--initramfs /"), kExitUsage, "not a regular file");
+  const std::string initrd = WriteTempFile("initrd", "070701");
+  ExpectRejected(WithGuest(absl::StrCat("--initramfs ", initrd, " --run true")),
+                 kExitUsage, "cannot be combined");
+}
+
+TEST(KtvmBadInputTest, MissingOrCorruptScheduler) {
+  ExpectRejected(WithGuest("--scheduler /nonexistent/sched"), kExitUsage,
+                 "does not exist");
+  ExpectRejected(WithGuest(absl::StrCat(
+                     "--scheduler ", WriteTempFile("script", "#!/bin/sh\n"))),
+                 kExitUsage, "is not an ELF file");
+  const std::string elf = Slurp(kScheduler);
+  ASSERT_GT(elf.size(), 4096u);
+  for (size_t keep : {size_t{100}, elf.size() / 2, elf.size() - 1}) {
+    const std::string cut =
+        WriteTempFile(absl::StrCat("sched_cut_", keep), elf.substr(0, keep));
+    ExpectRejected(WithGuest(absl::StrCat("--scheduler ", cut)), kExitUsage,
+                   "is truncated");
+  }
+}
+
+TEST(KtvmBadInputTest, BadIncludes) {
+  ExpectRejected(WithGuest("--include /nonexistent/file:/x"), kExitUsage,
+                 "does not exist");
+  ExpectRejected(WithGuest("--include nocolon"), kExitUsage, "not of the form");
+  ExpectRejected(WithGuest("--include /etc/hostname:relative"), kExitUsage,
+                 "--include");
+}
+
+TEST(KtvmBadInputTest, BadNumbersAndChoices) {
+  ExpectRejected(WithGuest("--cpus 300"), kExitUsage, "exceeds the limit");
+  ExpectRejected(WithGuest("--cpus -1"), kExitUsage, "need at least 1");
+  ExpectRejected(WithGuest("--memory 0"), kExitUsage, "not a size");
+  ExpectRejected(WithGuest("--memory 2000G"), kExitUsage, "not a size");
+  ExpectRejected(WithGuest("--ap_start later"), kExitUsage,
+                 "expected sipi or vmm");
+  ExpectRejected(WithGuest(absl::StrCat("--cmdline ", std::string(3000, 'x'))),
+                 kExitUsage, "the kernel accepts at most");
+}
+
+TEST(KtvmBadInputTest, MemoryLargerThanTheHost) {
+  struct sysinfo info;
+  ASSERT_EQ(sysinfo(&info), 0);
+  const uint64_t host_gib =
+      (uint64_t{info.totalram} + info.totalswap) * info.mem_unit >> 30;
+  if (host_gib >= 1000) GTEST_SKIP() << "NOT RUN: host has >= 1000 GiB";
+  ExpectRejected(WithGuest("--memory 1000G"), kExitUsage,
+                 "exceeds this host's RAM + swap");
+}
+
+// The test guest has no sched_ext and ignores the initramfs: the guest
+// ends without the init ever reporting, which is a workload failure.
+TEST(KtvmBadInputTest, KernelWithoutSchedExtIsAWorkloadFailure) {
+  if (access("/dev/kvm", R_OK | W_OK) != 0) {
+    GTEST_SKIP() << "NOT RUN: no accessible /dev/kvm";
+  }
+  const KtvmResult r = RunKtvm(WithGuest(absl::StrCat(
+      "--accel=kvm --scheduler ", kScheduler, " --run true --timeout 60s")));
+  EXPECT_EQ(r.code, kExitWorkloadFailed) << r.output;
+  EXPECT_EQ(r.error_lines, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.error_line,
+                                "ended without reporting the workload's exit"))
+      << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "scheduler-enabled")) << r.output;
+}
+
+}  // namespace
+}  // namespace ktvm::vmm
