@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
@@ -22,6 +21,7 @@
 #include "tools/dumpview/exit_codes.h"
 #include "tools/dumpview/report_text.h"
 #include "vmm/dump/report_writer.h"
+#include "vmm/parse_flags.h"
 
 ABSL_FLAG(std::string, format, "text",
           "Output: text (human summary), json (proto3 JSON) or binary "
@@ -77,7 +77,8 @@ int Run(int argc, char** argv) {
     return absl::EndsWith(path, "tools/dumpview/main.cc");
   };
   absl::SetFlagsUsageConfig(usage);
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> args =
+      vmm::ParseFlagsWithExitCodes(argc, argv, kExitUsage);
   if (args.size() != 2) {
     return Fail(kExitUsage,
                 absl::StrFormat("expected exactly one report file, got %d "
