@@ -32,6 +32,7 @@
 #include "vmm/dump/dump_engine.h"
 #include "vmm/dump/guest_watch.h"
 #include "vmm/exit_codes.h"
+#include "vmm/parse_flags.h"
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
 #include "vmm/kvm/kvm_device.h"
@@ -821,7 +822,8 @@ int main(int argc, char** argv) {
   ktvm::vmm::g_start = absl::Now();
   for (int i = 0; i < argc; ++i)
     ktvm::vmm::g_command_line.emplace_back(argv[i]);
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> rest =
+      ktvm::vmm::ParseFlagsWithExitCodes(argc, argv, ktvm::vmm::kExitUsage);
   if (rest.size() > 1) {
     std::fprintf(stderr, "ktvm: error: unexpected argument '%s'\n", rest[1]);
     return ktvm::vmm::kExitUsage;
