@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -14,6 +15,29 @@
 #include "btf/value_renderer_memory.h"
 
 namespace ktvm::btf {
+
+// Rendering the same few types thousands of times (allocator payloads, map
+// values) made TypeName's string building and size resolution a large
+// share of the cost; both depend only on the type id.
+struct RenderTypeCache {
+  absl::flat_hash_map<uint32_t, std::string> names;
+  absl::flat_hash_map<uint32_t, absl::StatusOr<uint64_t>> sizes;
+
+  const std::string& Name(const struct ::btf* btf, uint32_t type_id) {
+    auto [it, inserted] = names.try_emplace(type_id);
+    if (inserted) it->second = TypeName(btf, type_id);
+    return it->second;
+  }
+  const absl::StatusOr<uint64_t>& Size(const struct ::btf* btf,
+                                       uint32_t type_id) {
+    auto it = sizes.find(type_id);
+    if (it == sizes.end()) {
+      it = sizes.emplace(type_id, TypeSize(btf, type_id)).first;
+    }
+    return it->second;
+  }
+};
+
 namespace {
 
 using ::ktvm::report::RenderedValue;
@@ -93,12 +117,13 @@ bool IsCpumask(const struct ::btf* btf, const struct btf_type* t) {
 
 class Renderer {
  public:
-  Renderer(const struct ::btf* btf, const RenderOptions& opts)
-      : btf_(btf), opts_(opts) {}
+  Renderer(const struct ::btf* btf, const RenderOptions& opts,
+           RenderTypeCache* cache)
+      : btf_(btf), opts_(opts), cache_(cache) {}
 
   void Render(uint32_t type_id, absl::Span<const uint8_t> bytes, int depth,
               RenderedValue* out) {
-    out->set_type_name(TypeName(btf_, type_id));
+    out->set_type_name(TypeNameOf(type_id));
     if (++nodes_ > opts_.max_total_nodes) {
       out->mutable_truncated()->set_reason(absl::StrFormat(
           "render node cap (%u) reached", opts_.max_total_nodes));
@@ -156,7 +181,7 @@ class Renderer {
         return;
       case BTF_KIND_VAR:
         Render(t->type, bytes, depth, out);
-        out->set_type_name(TypeName(btf_, t->type));
+        out->set_type_name(TypeNameOf(t->type));
         return;
       case BTF_KIND_FWD:
         Unsupported(out, "type is only forward-declared in BTF", bytes);
@@ -355,7 +380,7 @@ class Renderer {
       RenderPointedString(va, p->mutable_target(), t->type, p);
       return;
     }
-    absl::StatusOr<uint64_t> size = TypeSize(btf_, target_id);
+    const absl::StatusOr<uint64_t> size = SizeOf(target_id);
     if (!size.ok() || *size == 0) {
       p->set_skip_reason("pointee has no size");
       return;
@@ -402,7 +427,7 @@ class Renderer {
       return;
     }
     ++nodes_;
-    target->set_type_name(TypeName(btf_, target_type));
+    target->set_type_name(TypeNameOf(target_type));
     target->set_char_value(text);
     if (!terminated) p->set_skip_reason("string cut at read limit");
   }
@@ -417,7 +442,7 @@ class Renderer {
     }
     auto* arr = out->mutable_array_value();
     arr->set_count(a->nelems);
-    absl::StatusOr<uint64_t> esz = TypeSize(btf_, a->type);
+    const absl::StatusOr<uint64_t> esz = SizeOf(a->type);
     if (!esz.ok() || *esz == 0) return;
     const uint64_t fit = bytes.size() / *esz;
     const uint64_t n = std::min<uint64_t>(
@@ -446,12 +471,12 @@ class Renderer {
       rm->set_bitfield_size(bf);
       RenderedValue* v = rm->mutable_value();
       if (nodes_ >= opts_.max_total_nodes) {
-        v->set_type_name(TypeName(btf_, m->type));
+        v->set_type_name(TypeNameOf(m->type));
         v->mutable_truncated()->set_reason("render node cap reached");
         continue;
       }
       if (bf != 0) {
-        v->set_type_name(TypeName(btf_, m->type));
+        v->set_type_name(TypeNameOf(m->type));
         ++nodes_;
         uint64_t raw = 0;
         if (!ExtractBits(bytes, bit_off, bf, &raw)) {
@@ -462,10 +487,10 @@ class Renderer {
         continue;
       }
       const uint64_t byte_off = bit_off / 8;
-      absl::StatusOr<uint64_t> msz = TypeSize(btf_, m->type);
+      const absl::StatusOr<uint64_t> msz = SizeOf(m->type);
       uint64_t size = msz.ok() ? *msz : 0;
       if (byte_off > bytes.size()) {
-        v->set_type_name(TypeName(btf_, m->type));
+        v->set_type_name(TypeNameOf(m->type));
         v->mutable_truncated()->set_reason(
             absl::StrFormat("member at byte %u is past the %u available bytes",
                             byte_off, bytes.size()));
@@ -516,8 +541,17 @@ class Renderer {
     cl->set_text(FormatCpuList(cpus));
   }
 
+  const std::string& TypeNameOf(uint32_t type_id) {
+    return cache_->Name(btf_, type_id);
+  }
+  // By value: a later insertion may rehash the map under a reference.
+  absl::StatusOr<uint64_t> SizeOf(uint32_t type_id) {
+    return cache_->Size(btf_, type_id);
+  }
+
   const struct ::btf* btf_;
   const RenderOptions& opts_;
+  RenderTypeCache* const cache_;
   size_t nodes_ = 0;
   int nesting_ = 0;
   // (va, type) of each pointee on the current path, for cycle detection.
@@ -651,12 +685,30 @@ RenderedValue RenderValue(const struct ::btf* btf, uint32_t type_id,
                           absl::Span<const uint8_t> bytes,
                           const RenderOptions& opts) {
   RenderedValue out;
-  if (btf == nullptr) {
-    out.mutable_unsupported()->set_reason("no BTF");
-    return out;
-  }
-  Renderer(btf, opts).Render(type_id, bytes, 0, &out);
+  RenderValueInto(btf, type_id, bytes, opts, &out);
   return out;
+}
+
+void RenderValueInto(const struct ::btf* btf, uint32_t type_id,
+                     absl::Span<const uint8_t> bytes, const RenderOptions& opts,
+                     RenderedValue* out) {
+  ValueRenderer(btf, opts).RenderInto(type_id, bytes, out);
+}
+
+ValueRenderer::ValueRenderer(const struct ::btf* btf, const RenderOptions& opts)
+    : btf_(btf), opts_(opts), cache_(std::make_unique<RenderTypeCache>()) {}
+
+ValueRenderer::~ValueRenderer() = default;
+
+void ValueRenderer::RenderInto(uint32_t type_id,
+                               absl::Span<const uint8_t> bytes,
+                               RenderedValue* out) {
+  out->Clear();
+  if (btf_ == nullptr) {
+    out->mutable_unsupported()->set_reason("no BTF");
+    return;
+  }
+  Renderer(btf_, opts_, cache_.get()).Render(type_id, bytes, 0, out);
 }
 
 std::string FormatRenderedValue(const RenderedValue& v) {

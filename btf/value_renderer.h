@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -51,6 +52,37 @@ ktvm::report::RenderedValue RenderValue(const struct ::btf* btf,
                                         uint32_t type_id,
                                         absl::Span<const uint8_t> bytes,
                                         const RenderOptions& opts);
+
+// Same, into a caller-owned message (e.g. one allocated on a protobuf
+// Arena, or a field of a larger report), which is cleared first. Saves the
+// copy of the returned tree and lets arena callers skip per-node malloc/free.
+void RenderValueInto(const struct ::btf* btf, uint32_t type_id,
+                     absl::Span<const uint8_t> bytes, const RenderOptions& opts,
+                     ktvm::report::RenderedValue* out);
+
+// Per-type facts (names, sizes) resolved once and reused across renders;
+// RenderValue resolves them afresh on every call.
+struct RenderTypeCache;
+
+// Renders many values through one BTF with one set of options (e.g. every
+// payload of an sdt allocator), resolving each type's name and size once
+// instead of once per node. `btf` and `opts` must outlive the renderer.
+class ValueRenderer {
+ public:
+  ValueRenderer(const struct ::btf* btf, const RenderOptions& opts);
+  ~ValueRenderer();
+  ValueRenderer(const ValueRenderer&) = delete;
+  ValueRenderer& operator=(const ValueRenderer&) = delete;
+
+  // Like RenderValueInto; each call has its own node cap and cycle path.
+  void RenderInto(uint32_t type_id, absl::Span<const uint8_t> bytes,
+                  ktvm::report::RenderedValue* out);
+
+ private:
+  const struct ::btf* btf_;
+  const RenderOptions& opts_;
+  std::unique_ptr<RenderTypeCache> cache_;
+};
 
 // Human text, e.g. `struct task_ctx { pid = 42, magic = 0xfeed }`.
 std::string FormatRenderedValue(const ktvm::report::RenderedValue& v);

@@ -15,6 +15,7 @@
 #include "btf/testdata/fixture_types.h"
 #include "btf/type_lookup.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/arena.h"
 #include "gtest/gtest.h"
 #include "memory/test_ram.h"
 #include "memory/virtual_memory.h"
@@ -418,6 +419,51 @@ TEST(DatasecRenderTest, DataSectionOfTheObject) {
   EXPECT_EQ(Member(v, "fx_sign").enum_value().variant(), "FX_NEG");
   std::printf("%s\n", FormatRenderedValue(v).c_str());
   bpf_object__close(obj);
+}
+
+// One ValueRenderer reused across values and types (its name/size cache
+// warm) renders exactly what fresh RenderValue calls render, into messages
+// on an Arena, and each call gets its own node cap.
+TEST_F(ValueRendererTest, ReusedRendererMatchesFreshRenders) {
+  fx_node a{reinterpret_cast<fx_node*>(kNodeB), 1};
+  fx_node b{reinterpret_cast<fx_node*>(kNodeA), 2};
+  mem_.Place(kNodeA, &a, sizeof(a));
+  mem_.Place(kNodeB, &b, sizeof(b));
+  mem_.Place(kName, "worker", 7);
+  const std::vector<uint8_t> c = MakeCtx();
+  RenderOptions opts;
+  opts.read_virtual = mem_.Fn();
+  opts.max_pointer_depth = 10;
+  const RenderedValue ctx_fresh =
+      RenderValue(btf_.get(), Id("fx_task_ctx"), absl::MakeConstSpan(c), opts);
+  const RenderedValue node_fresh =
+      RenderValue(btf_.get(), Id("fx_node"), Bytes(a), opts);
+
+  google::protobuf::Arena arena;
+  ValueRenderer renderer(btf_.get(), opts);
+  for (int round = 0; round < 2; ++round) {
+    auto* ctx = google::protobuf::Arena::CreateMessage<RenderedValue>(&arena);
+    renderer.RenderInto(Id("fx_task_ctx"), absl::MakeConstSpan(c), ctx);
+    EXPECT_EQ(ctx->DebugString(), ctx_fresh.DebugString());
+    auto* node = google::protobuf::Arena::CreateMessage<RenderedValue>(&arena);
+    renderer.RenderInto(Id("fx_node"), Bytes(a), node);
+    EXPECT_EQ(node->DebugString(), node_fresh.DebugString());
+    EXPECT_EQ(Member(*node, "value").int_value(), 1);
+  }
+
+  // Into a message that already holds a render: the old content is gone.
+  RenderedValue reused = ctx_fresh;
+  RenderValueInto(btf_.get(), Id("fx_node"), Bytes(a), opts, &reused);
+  EXPECT_EQ(reused.DebugString(), node_fresh.DebugString());
+
+  RenderOptions capped = opts;
+  capped.max_total_nodes = 3;
+  ValueRenderer small(btf_.get(), capped);
+  RenderedValue first, second;
+  small.RenderInto(Id("fx_node"), Bytes(a), &first);
+  small.RenderInto(Id("fx_node"), Bytes(a), &second);
+  EXPECT_EQ(first.DebugString(), second.DebugString());
+  EXPECT_TRUE(second.has_struct_value());
 }
 
 }  // namespace

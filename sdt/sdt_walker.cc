@@ -44,6 +44,7 @@ class TreeWalker {
         payload_type_id_(payload_type_id),
         payload_size_(payload_size),
         out_(out),
+        renderer_(ctx.program_btf, render),
         slot_(ctx.offsets.data_header_size + payload_size) {}
 
   void Walk(uint64_t root_ptr) { Descend(root_ptr, 0); }
@@ -163,8 +164,7 @@ class TreeWalker {
     entry->set_zeroed(std::all_of(bytes.begin(), bytes.end(),
                                   [](uint8_t b) { return b == 0; }));
     if (payload_type_id_ != 0) {
-      *payload =
-          btf::RenderValue(ctx_.program_btf, payload_type_id_, bytes, render_);
+      renderer_.RenderInto(payload_type_id_, bytes, payload);
     } else {
       payload->set_type_name(absl::StrFormat("u8[%u]", bytes.size()));
       payload->set_bytes_value(bytes.data(), bytes.size());
@@ -176,6 +176,9 @@ class TreeWalker {
   const uint32_t payload_type_id_;
   const uint64_t payload_size_;
   ktvm::report::SdtAllocatorSnapshot* const out_;
+  // One renderer for every payload: the payload type's name and layout are
+  // resolved once per walk, not once per entry.
+  btf::ValueRenderer renderer_;
   std::vector<uint8_t> slot_;
   size_t descriptors_read_ = 0;
   bool abandoned_ = false;
@@ -201,6 +204,17 @@ ktvm::report::SdtAllocatorSnapshot WalkSdtAllocator(
     absl::Span<const uint8_t> allocator_bytes,
     const PayloadTypeChoice& payload) {
   ktvm::report::SdtAllocatorSnapshot snap;
+  WalkSdtAllocatorInto(ctx, allocator_name, allocator_bytes, payload, &snap);
+  return snap;
+}
+
+void WalkSdtAllocatorInto(const SdtWalkContext& ctx,
+                          std::string_view allocator_name,
+                          absl::Span<const uint8_t> allocator_bytes,
+                          const PayloadTypeChoice& payload,
+                          ktvm::report::SdtAllocatorSnapshot* out) {
+  out->Clear();
+  ktvm::report::SdtAllocatorSnapshot& snap = *out;
   snap.set_allocator_name(std::string(allocator_name));
   snap.set_payload_btf_type_id(payload.btf_type_id);
   snap.set_payload_type_name(payload.type_name);
@@ -208,37 +222,37 @@ ktvm::report::SdtAllocatorSnapshot WalkSdtAllocator(
 
   if (ctx.kernel_memory == nullptr) {
     snap.set_error("no kernel memory reader to walk the arena with");
-    return snap;
+    return;
   }
   absl::StatusOr<uint64_t> elem_size =
       AllocatorElemSize(ctx.offsets, allocator_bytes);
   if (!elem_size.ok()) {
     snap.set_error(std::string(elem_size.status().message()));
-    return snap;
+    return;
   }
   snap.set_elem_size(*elem_size);
   if (*elem_size < kMinElemSize || *elem_size > kMaxElemSize) {
     snap.set_error(absl::StrFormat(
         "pool.elem_size %u outside [%u, %u]: torn or uninitialised allocator",
         *elem_size, kMinElemSize, kMaxElemSize));
-    return snap;
+    return;
   }
   const uint64_t header = ctx.offsets.data_header_size;
   if (*elem_size < header) {
     snap.set_error(absl::StrFormat(
         "pool.elem_size %u smaller than the %u-byte sdt_data header",
         *elem_size, header));
-    return snap;
+    return;
   }
   const uint64_t root_off = ctx.offsets.allocator_root;
   if (root_off + 8 > allocator_bytes.size()) {
     snap.set_error(
         absl::StrFormat("root at offset %u lies beyond the %u allocator bytes",
                         root_off, allocator_bytes.size()));
-    return snap;
+    return;
   }
   const uint64_t root = LoadU64(allocator_bytes.data() + root_off);
-  if (root == 0) return snap;  // Nothing allocated yet.
+  if (root == 0) return;  // Nothing allocated yet.
 
   btf::RenderOptions render = ctx.render;
   if (render.memory == nullptr) render.memory = ctx.kernel_memory;
@@ -254,7 +268,6 @@ ktvm::report::SdtAllocatorSnapshot WalkSdtAllocator(
   TreeWalker walker(ctx, render, payload.btf_type_id, *elem_size - header,
                     &snap);
   walker.Walk(root);
-  return snap;
 }
 
 absl::StatusOr<std::vector<ktvm::report::SdtAllocatorSnapshot>>

@@ -66,6 +66,15 @@ ktvm::report::SdtAllocatorSnapshot WalkSdtAllocator(
     absl::Span<const uint8_t> allocator_bytes,
     const PayloadTypeChoice& payload);
 
+// Same, into a caller-owned snapshot (cleared first). With `out` on a
+// google::protobuf::Arena the thousands of entry and payload messages cost
+// no malloc/free each; see sdt_walker_benchmark for the difference.
+void WalkSdtAllocatorInto(const SdtWalkContext& ctx,
+                          std::string_view allocator_name,
+                          absl::Span<const uint8_t> allocator_bytes,
+                          const PayloadTypeChoice& payload,
+                          ktvm::report::SdtAllocatorSnapshot* out);
+
 // pool.elem_size from allocator bytes; error when the bytes are too short.
 absl::StatusOr<uint64_t> AllocatorElemSize(
     const SdtAllocOffsets& offsets, absl::Span<const uint8_t> allocator_bytes);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "btf/type_lookup.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/arena.h"
 #include "gtest/gtest.h"
 #include "sdt/sdt_format.h"
 #include "sdt/testing/arena_builder.h"
@@ -406,6 +407,26 @@ TEST_F(SdtWalkerTest, AllocatorBytesTooShortIsAnError) {
   const SdtAllocatorSnapshot s =
       WalkSdtAllocator(Context(), "task_allocator", allocator, payload_);
   EXPECT_THAT(s.error(), HasSubstr("beyond the 12 allocator bytes"));
+}
+
+// Into a snapshot on a protobuf Arena, already holding an older walk: the
+// result is exactly the by-value walk's, nothing of the old one left.
+TEST_F(SdtWalkerTest, WalkIntoArenaSnapshotMatchesByValueWalk) {
+  SdtTreeBuilder tree(arena_, kTaskElemSize);
+  for (int i = 0; i < 700; ++i) tree.Alloc(Payload(100 + i, i % 3));
+  const SdtAllocatorSnapshot by_value = Walk(tree);
+  ASSERT_EQ(by_value.entries_size(), 700);
+
+  google::protobuf::Arena proto_arena;
+  auto* into = google::protobuf::Arena::CreateMessage<SdtAllocatorSnapshot>(
+      &proto_arena);
+  into->set_error("stale");
+  into->add_entries()->set_idx(12345);
+  WalkSdtAllocatorInto(Context(), "task_allocator", tree.AllocatorBytes(),
+                       payload_, into);
+  EXPECT_EQ(into->error(), "");
+  EXPECT_EQ(into->SerializeAsString(), by_value.SerializeAsString());
+  EXPECT_THAT(FormatSdtAllocatorSnapshot(*into), HasSubstr("pid = 799"));
 }
 
 TEST_F(SdtWalkerTest, TextForm) {
