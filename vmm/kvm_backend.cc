@@ -73,9 +73,10 @@ KvmBackend::ReadRegisters() {
 
 absl::Status KvmBackend::Resume() {
   if (!frozen_) return absl::FailedPreconditionError("not frozen");
-  machine_->Resume();
   frozen_ = false;
-  return absl::OkStatus();
+  // A clock that could not be set back only makes the guest see the frozen
+  // time; the vCPUs run again either way.
+  return machine_->Resume();
 }
 
 absl::Status KvmBackend::Stop() {

@@ -291,11 +291,34 @@ std::vector<VcpuSnapshot> Machine::Freeze(absl::Duration timeout) {
       out.push_back(std::move(missing));
     }
   }
+  // Only the first of repeated freezes saves the clock: the kvmclock keeps
+  // running on the host while frozen, so a later save would include it.
+  if (!frozen_clock_ns_.has_value() && can_adjust_clock()) {
+    absl::StatusOr<uint64_t> clock = vm_.GetClockNs();
+    if (clock.ok()) {
+      frozen_clock_ns_ = *clock;
+    } else {
+      clock_error_ = std::string(clock.status().message());
+    }
+  }
   return out;
 }
 
-void Machine::Resume() {
+bool Machine::can_adjust_clock() const {
+  return kvm_.CheckExtension(KVM_CAP_ADJUST_CLOCK) > 0;
+}
+
+absl::Status Machine::Resume() {
+  absl::Status clock = absl::OkStatus();
+  if (frozen_clock_ns_.has_value()) {
+    clock = vm_.SetClockNs(*frozen_clock_ns_);
+    frozen_clock_ns_.reset();
+  } else if (!clock_error_.empty()) {
+    clock = absl::InternalError(clock_error_);
+  }
+  clock_error_.clear();
   for (auto& t : threads_) t->Resume();
+  return clock;
 }
 
 std::string Machine::ConsoleTail(size_t max_bytes) const {

@@ -93,9 +93,17 @@ class Machine {
   void Stop();
 
   // Parks every vCPU and returns their registers; a vCPU that did not park
-  // within `timeout` has parked == false.
+  // within `timeout` has parked == false. The first Freeze after a Resume
+  // also saves the guest's kvmclock (where KVM_CAP_ADJUST_CLOCK exists).
   std::vector<VcpuSnapshot> Freeze(absl::Duration timeout);
-  void Resume();
+  // Sets the kvmclock back to the value Freeze saved, so the guest does not
+  // see the frozen time (no false soft-lockup or RCU stall reports), then
+  // lets every vCPU run. The vCPUs resume even when the clock cannot be set.
+  absl::Status Resume();
+  // The guest's kvmclock now (for tests and reports).
+  absl::StatusOr<uint64_t> GuestClockNs() const { return vm_.GetClockNs(); }
+  // Whether KVM lets the VMM save and set the kvmclock.
+  bool can_adjust_clock() const;
 
   int num_vcpus() const { return static_cast<int>(vcpus_.size()); }
   const GuestRam& ram() const { return ram_; }
@@ -139,6 +147,9 @@ class Machine {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::unique_ptr<VcpuThread>> threads_;
   std::atomic<int64_t> first_console_ns_{0};
+  // The kvmclock when the current freeze began; empty while running.
+  std::optional<uint64_t> frozen_clock_ns_;
+  std::string clock_error_;
 
   mutable absl::Mutex mu_;
   std::optional<MachineExit> exit_ ABSL_GUARDED_BY(mu_);

@@ -226,7 +226,7 @@ TEST_F(MachineTest, FreezeParksEverySpinningVcpu) {
   const std::vector<uint64_t> frozen = read_counters();
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(read_counters(), frozen);
-  (*m)->Resume();
+  ASSERT_TRUE((*m)->Resume().ok());
   absl::SleepFor(absl::Milliseconds(300));
   const std::vector<uint64_t> resumed = read_counters();
   for (int cpu = 0; cpu < 4; ++cpu) {

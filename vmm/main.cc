@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
 #include "vmm/kvm/kvm_device.h"
+#include "vmm/kvm_backend.h"
 #include "vmm/machine.h"
 #include "vmm/sched_ext_console.h"
 #include "vmm/x86_64/boot_params.h"
@@ -306,6 +308,7 @@ struct RunSettings {
 };
 
 report::ReportHeader ReportHeaderFor(const RunSettings& run,
+                                     report::Backend backend,
                                      const std::string& backend_reason) {
   report::ReportHeader h;
   h.set_ktvm_version("ktvm (development build)");
@@ -313,7 +316,7 @@ report::ReportHeader ReportHeaderFor(const RunSettings& run,
   if (::gethostname(host, sizeof(host) - 1) == 0) h.set_host_name(host);
   struct utsname uts;
   if (::uname(&uts) == 0) h.set_host_kernel(uts.release);
-  h.set_backend(report::BACKEND_QEMU_TCG);
+  h.set_backend(backend);
   h.set_backend_reason(backend_reason);
   for (const std::string& arg : run.command_line) h.add_command_line(arg);
   h.set_kernel_path(run.kernel_path);
@@ -351,6 +354,121 @@ void ToStdout(std::string_view bytes) {
   std::fflush(stdout);
 }
 
+// Runs a started-or-not backend to its end through the dump engine and the
+// watch loop, the same for KVM and QEMU TCG: --timeout, SIGUSR1/SIGINT/
+// SIGTERM, scx error/panic/watchdog detection, --dump/--json/
+// --resume_after_dump. `cleanup` runs once the backend has started (or
+// failed to). Does not Stop() the backend.
+absl::StatusOr<RunResult> WatchBackend(backend::Backend& guest,
+                                       const RunSettings& run,
+                                       report::Backend backend_kind,
+                                       const std::string& backend_reason,
+                                       GuestOutcome& outcome,
+                                       const std::function<void()>& cleanup) {
+  backend::BackendCallbacks callbacks;
+  callbacks.console = ToStdout;
+  callbacks.control_line = [&outcome](std::string_view line) {
+    FollowControlLine(line, outcome);
+  };
+  // The BTF comes from the bzImage (cached), before the guest runs, so a
+  // dump never waits for it. Without it a dump holds only registers.
+  dump::DumpEngineOptions dump_options;
+  dump_options.bootstrap.bzimage_path = run.kernel_path;
+  dump_options.watchdog = absl::GetFlag(FLAGS_watchdog);
+  dump_options.header = ReportHeaderFor(run, backend_kind, backend_reason);
+  absl::StatusOr<std::unique_ptr<dump::DumpEngine>> engine =
+      dump::DumpEngine::Create(guest, std::move(dump_options), run.start);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "ktvm: warning: freeze-and-dump disabled: %s\n",
+                 std::string(engine.status().message()).c_str());
+  } else if (!(*engine)->has_btf()) {
+    std::fprintf(stderr, "ktvm: note: dumps hold registers only (%s)\n",
+                 (*engine)->bootstrap_error().c_str());
+  }
+  absl::Status started = guest.Start(callbacks);
+  cleanup();
+  if (!started.ok()) {
+    return absl::Status(
+        started.code(),
+        absl::StrFormat("%s backend: %s", guest.name(), started.message()));
+  }
+  dump::WatchOptions watch;
+  watch.timeout = run.timeout;
+  watch.report_path = absl::GetFlag(FLAGS_dump);
+  watch.json = absl::GetFlag(FLAGS_json);
+  watch.resume_after_dump = absl::GetFlag(FLAGS_resume_after_dump);
+  watch.manual_signal = &g_manual_signal;
+  dump::WatchResult watched =
+      dump::WatchGuest(guest, engine.ok() ? engine->get() : nullptr, watch);
+  if (watched.report.has_value()) {
+    outcome.dump_trigger = watched.report->trigger().kind();
+    outcome.dump_path = watched.report_path;
+    const report::SchedExtExitInfo& scx = watched.report->scx_exit();
+    if (scx.kind_value() >= dump::kScxExitErrorKind ||
+        outcome.dump_trigger == report::TRIGGER_KIND_SCHED_EXT_ERROR ||
+        outcome.dump_trigger == report::TRIGGER_KIND_STALL) {
+      outcome.scheduler_failed = true;
+      outcome.scheduler_reason = absl::StrFormat("%s (%s): %s", scx.kind_name(),
+                                                 scx.reason(), scx.msg());
+    }
+  }
+  absl::StatusOr<backend::GuestExit> exit = std::move(watched.exit);
+  RunResult r;
+  if (!exit.ok()) {
+    r.ending = absl::IsDeadlineExceeded(exit.status()) ? Ending::kTimeout
+                                                       : Ending::kVmmFailed;
+    r.detail = absl::IsDeadlineExceeded(exit.status())
+                   ? absl::StrFormat("guest still running after %s",
+                                     absl::FormatDuration(run.timeout))
+                   : std::string(exit.status().message());
+  } else {
+    r.detail = exit->detail;
+    switch (exit->reason) {
+      case backend::GuestExit::Reason::kPoweroff:
+      case backend::GuestExit::Reason::kReset:
+        r.ending = Ending::kGuestEnded;
+        break;
+      case backend::GuestExit::Reason::kStopped:
+      case backend::GuestExit::Reason::kCrashed:
+        r.ending = Ending::kVmmFailed;
+        break;
+    }
+    if (outcome.dump_trigger == report::TRIGGER_KIND_PANIC ||
+        outcome.dump_trigger == report::TRIGGER_KIND_WATCHDOG) {
+      r.ending = Ending::kGuestCrashed;
+    } else if (outcome.dump_trigger.has_value() &&
+               exit->reason == backend::GuestExit::Reason::kStopped) {
+      r.ending = Ending::kGuestEnded;  // ktvm stopped it after the dump
+    }
+  }
+  r.console_tail = guest.ConsoleTail(64 * 1024);
+  return r;
+}
+
+// KVM knows more about how a guest ended than the backend interface says:
+// a triple fault or failed entry is a crash, and an emulation failure on a
+// kvm_pvm host is this machine's limit, not the guest's fault.
+void RefineKvmEnding(const MachineExit& exit, RunResult& r) {
+  switch (exit.reason) {
+    case MachineExit::Reason::kInternalError:
+      if (KvmDevice::IsPvmHost()) {
+        r.ending = Ending::kEmulationFailed;
+        r.detail = "KVM failed to emulate the guest (" + exit.detail +
+                   "); KVM here is kvm_pvm and cannot run a stock kernel: "
+                   "use --accel=tcg";
+      } else {
+        r.ending = Ending::kGuestCrashed;
+      }
+      break;
+    case MachineExit::Reason::kTripleFault:
+    case MachineExit::Reason::kFailEntry:
+      r.ending = Ending::kGuestCrashed;
+      break;
+    default:
+      break;
+  }
+}
+
 absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
   MachineConfig config;
   config.kvm_device_path = run.kvm_path;
@@ -361,14 +479,10 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
   config.extra_cmdline = run.cmdline;
   config.ap_start = run.ap_start == "vmm" ? x86_64::ApStart::kLongModeAtEntry
                                           : x86_64::ApStart::kSipi;
-  config.console = ToStdout;
-  config.control_line = [&outcome](std::string_view line) {
-    FollowControlLine(line, outcome);
-  };
-  absl::StatusOr<std::unique_ptr<Machine>> machine =
-      Machine::Create(std::move(config));
-  if (!machine.ok()) return machine.status();
-  Machine& m = **machine;
+  absl::StatusOr<std::unique_ptr<KvmBackend>> kvm =
+      KvmBackend::Create(std::move(config));
+  if (!kvm.ok()) return kvm.status();
+  Machine& m = (*kvm)->machine();
   std::fprintf(stderr,
                "ktvm: booting %s (%s entry at 0x%x), %d vCPU(s), %d MiB\n",
                run.kernel_path.c_str(),
@@ -378,10 +492,14 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
   if (!m.cpuid_note().empty()) {
     std::fprintf(stderr, "ktvm: note: %s\n", m.cpuid_note().c_str());
   }
-  if (absl::Status s = m.Start(); !s.ok())
-    return absl::InternalError(s.message());
-  const MachineExit exit = m.Wait(run.timeout);
-  m.Stop();
+  absl::StatusOr<RunResult> r =
+      WatchBackend(**kvm, run, report::BACKEND_KVM, "kvm", outcome, [] {});
+  if (!r.ok()) return absl::InternalError(r.status().message());
+  // The first exit reason wins, so this is how the guest ended even when
+  // WatchBackend stopped it after a dump.
+  const MachineExit exit = m.Wait(absl::ZeroDuration());
+  (void)(*kvm)->Stop();
+  if (exit.reason != MachineExit::Reason::kTimeout) RefineKvmEnding(exit, *r);
   if (absl::GetFlag(FLAGS_print_stats)) {
     // Wall-clock ns, comparable with a parent's clock_gettime(REALTIME).
     absl::FPrintF(stderr,
@@ -400,39 +518,6 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
                io.unknown_port_reads + io.unknown_port_writes,
                io.last_unknown_port,
                io.unknown_mmio_reads + io.unknown_mmio_writes);
-  RunResult r;
-  r.console_tail = m.ConsoleTail(64 * 1024);
-  r.detail = absl::StrFormat("%s: %s", MachineExitReasonName(exit.reason),
-                             exit.detail);
-  switch (exit.reason) {
-    case MachineExit::Reason::kPoweroff:
-    case MachineExit::Reason::kReset:
-    case MachineExit::Reason::kI8042Reset:
-      r.ending = Ending::kGuestEnded;
-      break;
-    case MachineExit::Reason::kTimeout:
-      r.ending = Ending::kTimeout;
-      r.detail = exit.detail;
-      break;
-    case MachineExit::Reason::kInternalError:
-      if (KvmDevice::IsPvmHost()) {
-        r.ending = Ending::kEmulationFailed;
-        r.detail = "KVM failed to emulate the guest (" + exit.detail +
-                   "); KVM here is kvm_pvm and cannot run a stock kernel: "
-                   "use --accel=tcg";
-      } else {
-        r.ending = Ending::kGuestCrashed;
-      }
-      break;
-    case MachineExit::Reason::kTripleFault:
-    case MachineExit::Reason::kFailEntry:
-      r.ending = Ending::kGuestCrashed;
-      break;
-    case MachineExit::Reason::kVmmError:
-    case MachineExit::Reason::kStopped:
-      r.ending = Ending::kVmmFailed;
-      break;
-  }
   return r;
 }
 
@@ -475,79 +560,12 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
   }
   std::fprintf(stderr, "ktvm: booting %s under QEMU TCG, %d vCPU(s), %d MiB\n",
                run.kernel_path.c_str(), run.cpus, run.memory >> 20);
-  backend::BackendCallbacks callbacks;
-  callbacks.console = ToStdout;
-  callbacks.control_line = [&outcome](std::string_view line) {
-    FollowControlLine(line, outcome);
-  };
-  // The BTF comes from the bzImage (cached), before the guest runs, so a
-  // dump never waits for it. Without it ktvm still runs, without dumps.
-  dump::DumpEngineOptions dump_options;
-  dump_options.bootstrap.bzimage_path = run.kernel_path;
-  dump_options.watchdog = absl::GetFlag(FLAGS_watchdog);
-  dump_options.header = ReportHeaderFor(run, "qemu-tcg");
-  absl::StatusOr<std::unique_ptr<dump::DumpEngine>> engine =
-      dump::DumpEngine::Create(**qemu, std::move(dump_options), run.start);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "ktvm: warning: freeze-and-dump disabled: %s\n",
-                 std::string(engine.status().message()).c_str());
-  }
-  absl::Status started = (*qemu)->Start(callbacks);
-  if (!temp_initrd.empty()) ::unlink(temp_initrd.c_str());
-  if (!started.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("QEMU TCG backend: ", started.message()));
-  }
-  dump::WatchOptions watch;
-  watch.timeout = run.timeout;
-  watch.report_path = absl::GetFlag(FLAGS_dump);
-  watch.json = absl::GetFlag(FLAGS_json);
-  watch.resume_after_dump = absl::GetFlag(FLAGS_resume_after_dump);
-  watch.manual_signal = &g_manual_signal;
-  dump::WatchResult watched =
-      dump::WatchGuest(**qemu, engine.ok() ? engine->get() : nullptr, watch);
-  if (watched.report.has_value()) {
-    outcome.dump_trigger = watched.report->trigger().kind();
-    outcome.dump_path = watched.report_path;
-    const report::SchedExtExitInfo& scx = watched.report->scx_exit();
-    if (scx.kind_value() >= dump::kScxExitErrorKind ||
-        outcome.dump_trigger == report::TRIGGER_KIND_SCHED_EXT_ERROR ||
-        outcome.dump_trigger == report::TRIGGER_KIND_STALL) {
-      outcome.scheduler_failed = true;
-      outcome.scheduler_reason = absl::StrFormat("%s (%s): %s", scx.kind_name(),
-                                                 scx.reason(), scx.msg());
-    }
-  }
-  absl::StatusOr<backend::GuestExit> exit = std::move(watched.exit);
-  RunResult r;
-  if (!exit.ok()) {
-    r.ending = absl::IsDeadlineExceeded(exit.status()) ? Ending::kTimeout
-                                                       : Ending::kVmmFailed;
-    r.detail = absl::IsDeadlineExceeded(exit.status())
-                   ? absl::StrFormat("guest still running after %s",
-                                     absl::FormatDuration(run.timeout))
-                   : std::string(exit.status().message());
-  } else {
-    r.detail = exit->detail;
-    switch (exit->reason) {
-      case backend::GuestExit::Reason::kPoweroff:
-      case backend::GuestExit::Reason::kReset:
-        r.ending = Ending::kGuestEnded;
-        break;
-      case backend::GuestExit::Reason::kStopped:
-      case backend::GuestExit::Reason::kCrashed:
-        r.ending = Ending::kVmmFailed;
-        break;
-    }
-    if (outcome.dump_trigger == report::TRIGGER_KIND_PANIC ||
-        outcome.dump_trigger == report::TRIGGER_KIND_WATCHDOG) {
-      r.ending = Ending::kGuestCrashed;
-    } else if (outcome.dump_trigger.has_value() &&
-               exit->reason == backend::GuestExit::Reason::kStopped) {
-      r.ending = Ending::kGuestEnded;  // ktvm stopped it after the dump
-    }
-  }
-  r.console_tail = (*qemu)->ConsoleTail(64 * 1024);
+  absl::StatusOr<RunResult> r =
+      WatchBackend(**qemu, run, report::BACKEND_QEMU_TCG, "qemu-tcg", outcome,
+                   [&temp_initrd] {
+                     if (!temp_initrd.empty()) ::unlink(temp_initrd.c_str());
+                   });
+  if (!r.ok()) return absl::FailedPreconditionError(r.status().message());
   (void)(*qemu)->Stop();
   return r;
 }

@@ -36,18 +36,24 @@ void AddDiagnostic(FailureDumpReport& report, std::string subject,
 absl::StatusOr<std::unique_ptr<DumpEngine>> DumpEngine::Create(
     backend::Backend& backend, DumpEngineOptions options, absl::Time start) {
   absl::StatusOr<btf::BtfPtr> btf = LoadVmlinuxBtf(options.bootstrap);
+  // Without the kernel's BTF no kernel data can be read, but a report with
+  // every vCPU's registers is still worth writing (a test guest that is not
+  // Linux, a kernel built without BTF).
+  std::string btf_error;
   if (!btf.ok()) {
-    return absl::Status(btf.status().code(),
-                        absl::StrFormat("vmlinux BTF from %s: %s",
-                                        options.bootstrap.bzimage_path,
-                                        btf.status().message()));
+    btf_error = absl::StrFormat("no vmlinux BTF from %s: %s",
+                                options.bootstrap.bzimage_path,
+                                btf.status().message());
   }
-  return std::unique_ptr<DumpEngine>(
-      new DumpEngine(backend, std::move(options), start, *std::move(btf)));
+  std::unique_ptr<DumpEngine> engine(
+      new DumpEngine(backend, std::move(options), start,
+                     btf.ok() ? *std::move(btf) : btf::BtfPtr()));
+  if (!btf_error.empty()) engine->bootstrap_error_ = std::move(btf_error);
+  return engine;
 }
 
 void DumpEngine::TryBootstrap(absl::Time now, VmcoreinfoScan scan) {
-  if (kernel_ != nullptr || now < next_bootstrap_) return;
+  if (kernel_ != nullptr || btf_ == nullptr || now < next_bootstrap_) return;
   next_bootstrap_ = now + kBootstrapRetry;
   absl::StatusOr<std::unique_ptr<GuestKernel>> kernel =
       BootstrapGuestKernel(backend_.memory(), btf_.get(), scan);
@@ -207,7 +213,7 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
     AddDiagnostic(
         report, "kernel",
         absl::UnavailableError(absl::StrFormat(
-            "guest kernel not found in memory: %s", bootstrap_error_)));
+            "no kernel data (only registers): %s", bootstrap_error_)));
     timings->set_dump_finished_ns(SinceStart(absl::Now()));
     return report;
   }

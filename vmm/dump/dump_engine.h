@@ -45,7 +45,9 @@ struct DumpTrigger {
 class DumpEngine {
  public:
   // `backend` must outlive the engine. Loads the bzImage's BTF now, so a
-  // dump never waits for it.
+  // dump never waits for it. Without BTF the engine still dumps registers,
+  // with a diagnostic saying why kernel data is missing; Poll() then only
+  // never fires (detection needs the kernel's symbols and types).
   static absl::StatusOr<std::unique_ptr<DumpEngine>> Create(
       backend::Backend& backend, DumpEngineOptions options, absl::Time start);
 
@@ -60,6 +62,8 @@ class DumpEngine {
   ktvm::report::FailureDumpReport Dump(const DumpTrigger& trigger);
 
   bool bootstrapped() const { return kernel_ != nullptr; }
+  // False when the bzImage had no usable vmlinux BTF.
+  bool has_btf() const { return btf_ != nullptr; }
   // Why the last bootstrap attempt failed (empty once bootstrapped).
   const std::string& bootstrap_error() const { return bootstrap_error_; }
 

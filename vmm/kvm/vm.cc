@@ -79,4 +79,23 @@ absl::Status Vm::SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys_addr,
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> Vm::GetClockNs() const {
+  kvm_clock_data clock{};
+  if (::ioctl(fd(), KVM_GET_CLOCK, &clock) < 0) {
+    return IoctlError("KVM_GET_CLOCK");
+  }
+  return static_cast<uint64_t>(clock.clock);
+}
+
+absl::Status Vm::SetClockNs(uint64_t ns) {
+  // No KVM_CLOCK_REALTIME flag: the guest continues from `ns` exactly rather
+  // than catching up with the host's wall clock.
+  kvm_clock_data clock{};
+  clock.clock = ns;
+  if (::ioctl(fd(), KVM_SET_CLOCK, &clock) < 0) {
+    return IoctlError("KVM_SET_CLOCK");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace ktvm::vmm

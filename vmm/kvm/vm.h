@@ -28,6 +28,11 @@ class Vm {
   absl::Status CreatePit();
   absl::Status SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys_addr,
                                    uint64_t size, void* host_addr);
+  // The guest's kvmclock in ns (KVM_GET_CLOCK / KVM_SET_CLOCK; needs
+  // KVM_CAP_ADJUST_CLOCK). Setting it back after a freeze hides the frozen
+  // time from the guest, so its watchdogs do not fire on resume.
+  absl::StatusOr<uint64_t> GetClockNs() const;
+  absl::Status SetClockNs(uint64_t ns);
 
  private:
   explicit Vm(UniqueFd fd) : fd_(std::move(fd)) {}
