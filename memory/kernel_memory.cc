@@ -7,12 +7,6 @@
 namespace ktvm::memory {
 namespace {
 
-constexpr uint64_t kPage = 4096;
-
-}  // namespace
-
-namespace {
-
 uint64_t EndOfMemory(const GuestMemory& memory) {
   if (memory.regions().empty()) return 0;
   const MemoryRegion& last = memory.regions().back();
@@ -71,54 +65,23 @@ absl::StatusOr<KernelTranslation> KernelMemory::Translate(uint64_t va) const {
                            .kind = KernelAddressKind::kPageTableWalk};
 }
 
+absl::StatusOr<uint64_t> KernelMemory::PhysicalAddress(uint64_t va) const {
+  absl::StatusOr<KernelTranslation> t = Translate(va);
+  if (!t.ok()) return t.status();
+  return t->phys_addr;
+}
+
 absl::Status KernelMemory::ReadVirtual(uint64_t va,
                                        absl::Span<uint8_t> out) const {
-  if (!out.empty() && va + (out.size() - 1) < va) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "virtual read of 0x%x bytes at 0x%x wraps the address space",
-        out.size(), va));
-  }
-  size_t done = 0;
-  while (done < out.size()) {
-    const uint64_t cursor = va + done;
-    const size_t chunk =
-        std::min<uint64_t>(kPage - (cursor % kPage), out.size() - done);
-    absl::StatusOr<KernelTranslation> t = Translate(cursor);
-    absl::Status status =
-        t.ok() ? memory_.Read(t->phys_addr, out.subspan(done, chunk))
-               : t.status();
-    if (!status.ok()) {
-      return absl::Status(
-          status.code(),
-          absl::StrFormat("reading 0x%x bytes at kernel address 0x%x: page "
-                          "0x%x: %s",
-                          out.size(), va, cursor & ~(kPage - 1),
-                          status.message()));
-    }
-    done += chunk;
-  }
-  return absl::OkStatus();
+  return ReadByPage(
+      memory_, va, out, [this](uint64_t v) { return PhysicalAddress(v); },
+      "kernel address");
 }
 
 std::vector<PageFailure> KernelMemory::ReadVirtualBestEffort(
     uint64_t va, absl::Span<uint8_t> out) const {
-  std::vector<PageFailure> failures;
-  size_t done = 0;
-  while (done < out.size()) {
-    const uint64_t cursor = va + done;  // Wraps like the CPU would.
-    const size_t chunk =
-        std::min<uint64_t>(kPage - (cursor % kPage), out.size() - done);
-    absl::Span<uint8_t> piece = out.subspan(done, chunk);
-    absl::StatusOr<KernelTranslation> t = Translate(cursor);
-    absl::Status status =
-        t.ok() ? memory_.Read(t->phys_addr, piece) : t.status();
-    if (!status.ok()) {
-      std::fill(piece.begin(), piece.end(), 0);
-      failures.push_back({.va = cursor & ~(kPage - 1), .status = status});
-    }
-    done += chunk;
-  }
-  return failures;
+  return ReadByPageBestEffort(
+      memory_, va, out, [this](uint64_t v) { return PhysicalAddress(v); });
 }
 
 }  // namespace ktvm::memory

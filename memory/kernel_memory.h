@@ -75,6 +75,8 @@ class KernelMemory : public VirtualMemoryReader {
   void InvalidateCache() const { walked_.InvalidateCache(); }
 
  private:
+  absl::StatusOr<uint64_t> PhysicalAddress(uint64_t va) const;
+
   // va in [va_start, va_start + size) is at pa = va - va_start + pa_start.
   struct LinearRange {
     uint64_t va_start = 0;

@@ -73,23 +73,23 @@ absl::StatusOr<Translation> TranslatedMemory::Translate(uint64_t va) const {
   return t;
 }
 
-absl::Status TranslatedMemory::ReadVirtual(uint64_t va,
-                                           absl::Span<uint8_t> out) const {
+absl::Status ReadByPage(const GuestMemory& memory, uint64_t va,
+                        absl::Span<uint8_t> out, PhysicalAddressOf phys_of,
+                        std::string_view address_kind) {
   if (absl::Status s = RangeCheck(va, out.size()); !s.ok()) return s;
   size_t done = 0;
   while (done < out.size()) {
     const uint64_t cursor = va + done;
     const size_t chunk =
         std::min<uint64_t>(kPage - (cursor & kPageMask), out.size() - done);
-    absl::StatusOr<Translation> t = Translate(cursor);
+    absl::StatusOr<uint64_t> pa = phys_of(cursor);
     absl::Status status =
-        t.ok() ? memory_.Read(t->phys_addr, out.subspan(done, chunk))
-               : t.status();
+        pa.ok() ? memory.Read(*pa, out.subspan(done, chunk)) : pa.status();
     if (!status.ok()) {
       return absl::Status(
           status.code(),
-          absl::StrFormat("reading 0x%x bytes at virtual 0x%x: page 0x%x: %s",
-                          out.size(), va, cursor & ~kPageMask,
+          absl::StrFormat("reading 0x%x bytes at %s 0x%x: page 0x%x: %s",
+                          out.size(), address_kind, va, cursor & ~kPageMask,
                           status.message()));
     }
     done += chunk;
@@ -97,23 +97,19 @@ absl::Status TranslatedMemory::ReadVirtual(uint64_t va,
   return absl::OkStatus();
 }
 
-std::vector<PageFailure> TranslatedMemory::ReadVirtualBestEffort(
-    uint64_t va, absl::Span<uint8_t> out) const {
+std::vector<PageFailure> ReadByPageBestEffort(const GuestMemory& memory,
+                                              uint64_t va,
+                                              absl::Span<uint8_t> out,
+                                              PhysicalAddressOf phys_of) {
   std::vector<PageFailure> failures;
-  if (absl::Status s = RangeCheck(va, out.size()); !s.ok()) {
-    std::fill(out.begin(), out.end(), 0);
-    failures.push_back({.va = va & ~kPageMask, .status = s});
-    return failures;
-  }
   size_t done = 0;
   while (done < out.size()) {
-    const uint64_t cursor = va + done;
+    const uint64_t cursor = va + done;  // Wraps like the CPU would.
     const size_t chunk =
         std::min<uint64_t>(kPage - (cursor & kPageMask), out.size() - done);
     absl::Span<uint8_t> piece = out.subspan(done, chunk);
-    absl::StatusOr<Translation> t = Translate(cursor);
-    absl::Status status =
-        t.ok() ? memory_.Read(t->phys_addr, piece) : t.status();
+    absl::StatusOr<uint64_t> pa = phys_of(cursor);
+    absl::Status status = pa.ok() ? memory.Read(*pa, piece) : pa.status();
     if (!status.ok()) {
       std::fill(piece.begin(), piece.end(), 0);
       failures.push_back({.va = cursor & ~kPageMask, .status = status});
@@ -121,6 +117,29 @@ std::vector<PageFailure> TranslatedMemory::ReadVirtualBestEffort(
     done += chunk;
   }
   return failures;
+}
+
+absl::StatusOr<uint64_t> TranslatedMemory::PhysicalAddress(uint64_t va) const {
+  absl::StatusOr<Translation> t = Translate(va);
+  if (!t.ok()) return t.status();
+  return t->phys_addr;
+}
+
+absl::Status TranslatedMemory::ReadVirtual(uint64_t va,
+                                           absl::Span<uint8_t> out) const {
+  return ReadByPage(
+      memory_, va, out, [this](uint64_t v) { return PhysicalAddress(v); },
+      "virtual");
+}
+
+std::vector<PageFailure> TranslatedMemory::ReadVirtualBestEffort(
+    uint64_t va, absl::Span<uint8_t> out) const {
+  if (absl::Status s = RangeCheck(va, out.size()); !s.ok()) {
+    std::fill(out.begin(), out.end(), 0);
+    return {{.va = va & ~kPageMask, .status = s}};
+  }
+  return ReadByPageBestEffort(
+      memory_, va, out, [this](uint64_t v) { return PhysicalAddress(v); });
 }
 
 }  // namespace ktvm::memory

@@ -6,8 +6,10 @@
 #define KTVM_MEMORY_VIRTUAL_MEMORY_H_
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -34,6 +36,25 @@ struct PageFailure {
   absl::Status status;
 };
 
+// VA -> guest-physical address of that byte; what per-page readers plug in.
+using PhysicalAddressOf =
+    absl::FunctionRef<absl::StatusOr<uint64_t>(uint64_t va)>;
+
+// The page-splitting read shared by TranslatedMemory and KernelMemory: each
+// 4 KiB piece of [va, va + out.size()) is translated on its own, so ranges
+// over scattered frames read correctly. `address_kind` names the address in
+// errors ("virtual", "kernel address"). A range that wraps the address space
+// is rejected.
+absl::Status ReadByPage(const GuestMemory& memory, uint64_t va,
+                        absl::Span<uint8_t> out, PhysicalAddressOf phys_of,
+                        std::string_view address_kind);
+// Best effort: unreadable pages are zero-filled and listed. No wrap check;
+// callers that want one do it first.
+std::vector<PageFailure> ReadByPageBestEffort(const GuestMemory& memory,
+                                              uint64_t va,
+                                              absl::Span<uint8_t> out,
+                                              PhysicalAddressOf phys_of);
+
 class TranslatedMemory : public VirtualMemoryReader {
  public:
   // Both must outlive this object.
@@ -54,6 +75,8 @@ class TranslatedMemory : public VirtualMemoryReader {
   const AddressTranslator& translator() const { return translator_; }
 
  private:
+  absl::StatusOr<uint64_t> PhysicalAddress(uint64_t va) const;
+
   const GuestMemory& memory_;
   const AddressTranslator& translator_;
   // Small direct-mapped cache of 4 KiB-page translations (implementation
