@@ -68,6 +68,18 @@ absl::StatusOr<int32_t> ScxExitMonitor::PollKind() const {
   if (*sched == 0) return 0;
   absl::StatusOr<uint32_t> kind = kernel_->ReadU32(*sched + exit_kind_offset_);
   if (!kind.ok()) return kind.status();
+  // The disable work moves exit_kind on to DONE as its first step and only
+  // clears scx_root at the end of the teardown; exit_info->kind keeps the
+  // kind that was claimed. Reading it while DONE keeps an error visible for
+  // the whole teardown instead of only until the work item starts, which a
+  // poller starved of host CPU can miss.
+  if (*kind == ktvm::report::SCX_EXIT_DONE) {
+    absl::StatusOr<uint64_t> ei = kernel_->ReadU64(*sched + exit_info_offset_);
+    if (ei.ok() && *ei != 0) {
+      absl::StatusOr<uint32_t> claimed = kernel_->ReadU32(*ei + ei_kind_);
+      if (claimed.ok()) return static_cast<int32_t>(*claimed);
+    }
+  }
   return static_cast<int32_t>(*kind);
 }
 

@@ -1,7 +1,8 @@
 // Watches the running sched_ext scheduler's exit state in guest memory:
 // scx_root -> struct scx_sched { exit_kind, exit_info }, with every offset
-// from BTF. PollKind is the hot path (two reads); ReadExitInfo gathers the
-// message and the kallsyms-symbolised backtrace once the guest is frozen.
+// from BTF. PollKind is the hot path (two reads, four during teardown);
+// ReadExitInfo gathers the message and the kallsyms-symbolised backtrace once
+// the guest is frozen.
 #ifndef KTVM_VMM_DUMP_SCX_EXIT_MONITOR_H_
 #define KTVM_VMM_DUMP_SCX_EXIT_MONITOR_H_
 
