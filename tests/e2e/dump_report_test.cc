@@ -163,6 +163,11 @@ TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
   }
   EXPECT_TRUE(saw_error_frame) << e.DebugString();
   ExpectFrozenGuestState(*r);
+  // A polled trigger: the window between the last clean poll and the one
+  // that saw the error kind is recorded (a few ms at most, unless this
+  // host is starved).
+  EXPECT_GT(r->timings().detection_window_ns(), 0);
+  EXPECT_LT(r->timings().detection_window_ns(), 5'000'000'000);
   EXPECT_TRUE(
       LogContains(*r, "sched_ext: BPF scheduler \"ktvm_fifo\" enabled"));
 

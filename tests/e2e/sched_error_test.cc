@@ -16,8 +16,8 @@ TEST(SchedErrorTest, KernelPrintsTheInjectedError) {
   ASSERT_TRUE(guest.ok()) << guest.status();
   ASSERT_TRUE((*guest)->Start({}).ok());
   auto exit = (*guest)->WaitForExit(absl::Seconds(50));
-  ASSERT_TRUE(exit.ok()) << exit.status();
   const std::string console = (*guest)->ConsoleTail(1 << 20);
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\n" << console;
   EXPECT_EQ(exit->reason, backend::GuestExit::Reason::kPoweroff)
       << exit->detail;
   EXPECT_NE(console.find("sched_ext: BPF scheduler \"ktvm_fifo\" disabled "
@@ -50,8 +50,8 @@ TEST(SchedErrorTest, StalledTaskTripsTheWatchdog) {
   ASSERT_TRUE(guest.ok()) << guest.status();
   ASSERT_TRUE((*guest)->Start({}).ok());
   auto exit = (*guest)->WaitForExit(absl::Seconds(55));
-  ASSERT_TRUE(exit.ok()) << exit.status();
   const std::string console = (*guest)->ConsoleTail(1 << 20);
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\n" << console;
   EXPECT_NE(console.find("disabled (runnable task stall)"), std::string::npos)
       << console;
   EXPECT_NE(console.find("ktvm_stall["), std::string::npos) << console;

@@ -146,6 +146,10 @@ void FormatTimings(const FailureDumpReport& r, std::string* out) {
     if (ns == 0) continue;
     absl::StrAppendFormat(out, "  %-18s %s\n", name, Seconds(ns));
   }
+  if (t.detection_window_ns() != 0) {
+    absl::StrAppendFormat(out, "  detection window   %s\n",
+                          Millis(t.detection_window_ns()));
+  }
   if (t.detected_ns() != 0 && t.frozen_ns() != 0) {
     absl::StrAppendFormat(out, "  detect -> frozen   %s\n",
                           Millis(t.frozen_ns() - t.detected_ns()));

@@ -41,9 +41,9 @@ absl::StatusOr<std::unique_ptr<DumpEngine>> DumpEngine::Create(
   // Linux, a kernel built without BTF).
   std::string btf_error;
   if (!btf.ok()) {
-    btf_error = absl::StrFormat("no vmlinux BTF from %s: %s",
-                                options.bootstrap.bzimage_path,
-                                btf.status().message());
+    btf_error =
+        absl::StrFormat("no vmlinux BTF from %s: %s",
+                        options.bootstrap.bzimage_path, btf.status().message());
   }
   std::unique_ptr<DumpEngine> engine(
       new DumpEngine(backend, std::move(options), start,
@@ -190,6 +190,10 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   timings->set_frozen_ns(t->frozen_ns());
   timings->set_freeze_latency_ns(
       absl::ToInt64Nanoseconds(frozen - trigger.detected));
+  if (trigger.last_clear_poll != absl::InfinitePast()) {
+    timings->set_detection_window_ns(
+        absl::ToInt64Nanoseconds(trigger.detected - trigger.last_clear_poll));
+  }
 
   // Registers first: they are what the freeze captured.
   absl::StatusOr<std::vector<report::VcpuState>> vcpus =

@@ -40,6 +40,10 @@ struct DumpTrigger {
   std::string summary;
   std::string detector;
   absl::Time detected;
+  // The last poll before `detected` that found nothing: the guest recorded
+  // the event between the two, so `detected - last_clear_poll` bounds the
+  // detection latency. InfinitePast when no earlier poll ran.
+  absl::Time last_clear_poll = absl::InfinitePast();
 };
 
 class DumpEngine {

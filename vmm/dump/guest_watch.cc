@@ -65,6 +65,7 @@ WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
                                   ? absl::InfiniteFuture()
                                   : absl::Now() + options.timeout;
   bool dumped = false;
+  absl::Time last_clear_poll = absl::InfinitePast();
   while (true) {
     absl::StatusOr<backend::GuestExit> exit =
         guest.WaitForExit(absl::ZeroDuration());
@@ -88,6 +89,11 @@ WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
                       "timeout", now};
     } else if (engine != nullptr && !dumped) {
       trigger = engine->Poll();
+      if (trigger.has_value()) {
+        trigger->last_clear_poll = last_clear_poll;
+      } else {
+        last_clear_poll = now;
+      }
     }
     if (trigger.has_value()) {
       const bool ends_run =

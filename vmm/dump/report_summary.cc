@@ -72,9 +72,9 @@ std::string FormatReportSummary(const ktvm::report::FailureDumpReport& r) {
   }
   const ktvm::report::Timings& t = r.timings();
   absl::StrAppendFormat(&out,
-                        "timings   freeze latency %.2f ms, dump %.1f ms "
-                        "(bootstrap %.1f, maps %.1f)\n",
-                        Ms(t.freeze_latency_ns()),
+                        "timings   detected within %.2f ms, freeze latency "
+                        "%.2f ms, dump %.1f ms (bootstrap %.1f, maps %.1f)\n",
+                        Ms(t.detection_window_ns()), Ms(t.freeze_latency_ns()),
                         Ms(t.dump_finished_ns() - t.frozen_ns()),
                         Ms(t.bootstrap_ns()), Ms(t.maps_ns()));
   return out;
