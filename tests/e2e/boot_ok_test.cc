@@ -76,7 +76,8 @@ TEST(BootOkTest, FailingWorkloadStatusIsReported) {
   ASSERT_TRUE(guest.ok()) << guest.status();
   ASSERT_TRUE((*guest)->Start({}).ok());
   auto exit = (*guest)->WaitForExit(absl::Seconds(50));
-  ASSERT_TRUE(exit.ok()) << exit.status();
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\nconsole:\n"
+                         << (*guest)->ConsoleTail(1 << 16);
   const auto events = ParseEvents((*guest)->ControlLines());
   EXPECT_EQ(FindEvent(events, ControlEventKind::kSchedulerStarted), nullptr);
   const auto* work = FindEvent(events, ControlEventKind::kWorkloadExit);

@@ -185,7 +185,8 @@ TEST(FreezeTest, ChurnModeReusesSlotsWithNewGenerations) {
       entries.size(), max_genn);
   ASSERT_TRUE(b.Resume().ok());
   auto exit = b.WaitForExit(absl::Seconds(40));
-  ASSERT_TRUE(exit.ok()) << exit.status();
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\nconsole:\n"
+                         << b.ConsoleTail(1 << 16);
   const auto events = ParseEvents(b.ControlLines());
   const auto* work = FindEvent(events, ControlEventKind::kWorkloadExit);
   ASSERT_NE(work, nullptr);
