@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "vmm/x86_64/host_cpuid.h"
 #include "vmm/x86_64/layout.h"
 
 namespace ktvm::vmm {
@@ -130,27 +129,16 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(MachineConfig config) {
   if (absl::Status s = m->SetUpDevices(); !s.ok()) return s;
   absl::StatusOr<std::vector<kvm_cpuid_entry2>> cpuid =
       m->kvm_.GetSupportedCpuid();
-  if (!cpuid.ok()) {
-    // kvm_pvm refuses KVM_GET_SUPPORTED_CPUID; the host's leaves are the
-    // next best base for the topology patching.
-    m->cpuid_note_ = absl::StrFormat(
-        "%s; using the host's CPUID leaves instead", cpuid.status().message());
-    cpuid = x86_64::HostCpuidEntries();
-  }
+  if (!cpuid.ok()) return cpuid.status();
   for (int i = 0; i < m->config_.num_cpus; ++i) {
     absl::StatusOr<Vcpu> vcpu = Vcpu::Create(m->kvm_, m->vm_, i);
     if (!vcpu.ok()) return vcpu.status();
     auto owned = std::make_unique<Vcpu>(std::move(*vcpu));
-    std::string note;
     if (absl::Status s =
             x86_64::ConfigureVcpu(*owned, m->config_.num_cpus, *cpuid, m->boot_,
-                                  m->config_.ap_start, &note);
+                                  m->config_.ap_start);
         !s.ok()) {
       return s;
-    }
-    if (!note.empty() && i == 0) {
-      absl::StrAppend(&m->cpuid_note_, m->cpuid_note_.empty() ? "" : "; ", note,
-                      " (kvm_pvm: the guest sees KVM's defaults)");
     }
     m->vcpus_.push_back(std::move(owned));
   }

@@ -109,8 +109,6 @@ class Machine {
   const GuestRam& ram() const { return ram_; }
   const x86_64::KernelBoot& boot() const { return boot_; }
   const KvmDevice& kvm() const { return kvm_; }
-  // Non-empty when CPUID came from a fallback (and why).
-  const std::string& cpuid_note() const { return cpuid_note_; }
   std::string ConsoleTail(size_t max_bytes) const;
   std::vector<std::string> ControlLines() const;
   IoStats io_stats() const;
@@ -137,7 +135,6 @@ class Machine {
   Vm vm_;
   GuestRam ram_;
   x86_64::KernelBoot boot_{};
-  std::string cpuid_note_;
   IoBus pio_{"port"};
   IoBus mmio_{"mmio"};
   std::unique_ptr<Uart8250> com1_;

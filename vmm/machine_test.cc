@@ -102,10 +102,9 @@ TEST_F(MachineTest, FourVcpusStartedByTheVmm) {
       << Joined((*m)->ControlLines());
 }
 
-// The guest counts CPUs in the MP table and wakes them with INIT-SIPI-SIPI.
-// Every AP must at least run the real-mode trampoline; where KVM runs the
-// guest natively they also reach long mode. On kvm_pvm the trampoline's
-// WRMSR(EFER) is refused, so the APs stop there.
+// The guest counts CPUs in the MP table and wakes them with INIT-SIPI-SIPI;
+// every AP runs the real-mode trampoline (counted) and switches to long mode
+// with its own WRMSR(EFER), which needs the CPUID ktvm set (LM bit).
 TEST_F(MachineTest, FourVcpusWokenByInitSipi) {
   absl::StatusOr<std::unique_ptr<Machine>> m =
       Machine::Create(TestGuestConfig(kBzImage, 4, ""));
@@ -119,15 +118,8 @@ TEST_F(MachineTest, FourVcpusWokenByInitSipi) {
                                 "expected=4 method=sipi "
                                 "sipi_arrived=3"))
       << Joined(lines);
-  if (KvmDevice::IsPvmHost()) {
-    std::printf(
-        "NOTE: kvm_pvm host: APs woke via INIT-SIPI and ran real-mode code, "
-        "but their switch to long mode (WRMSR EFER) is refused here; full "
-        "SIPI bring-up is asserted only on hosts with VMX/SVM\n");
-  } else {
-    EXPECT_TRUE(HasLine(lines, "KTVM test-smp up=4 expected=4"))
-        << Joined(lines);
-  }
+  EXPECT_TRUE(HasLine(lines, "KTVM test-smp up=4 expected=4 method=sipi"))
+      << Joined(lines);
 }
 
 TEST_F(MachineTest, TripleFaultEndsTheGuest) {
@@ -167,15 +159,10 @@ TEST_F(MachineTest, PvhEntryGetsStartInfo) {
   EXPECT_TRUE(HasLine(lines, "KTVM test-pvh-entry start_info=ok"))
       << Joined(lines);
   EXPECT_NE((*m)->first_boot_timer_write_ns(), 0);
-  if (KvmDevice::IsPvmHost()) {
-    std::printf(
-        "NOTE: kvm_pvm host: the PVH guest ran its 32-bit entry (exit: %s); "
-        "its own switch to long mode needs WRMSR(EFER), refused here\n",
-        MachineExitReasonName(exit.reason));
-  } else {
-    EXPECT_EQ(exit.reason, MachineExit::Reason::kI8042Reset) << exit.detail;
-    EXPECT_TRUE(HasLine(lines, "KTVM test-hello entry=pvh")) << Joined(lines);
-  }
+  // Then its own switch to long mode (WRMSR EFER) and the usual run.
+  EXPECT_EQ(exit.reason, MachineExit::Reason::kI8042Reset) << exit.detail;
+  EXPECT_TRUE(HasLine(lines, "KTVM test-hello entry=pvh")) << Joined(lines);
+  EXPECT_TRUE(HasLine(lines, "KTVM test-done")) << Joined(lines);
 }
 
 TEST_F(MachineTest, FreezeParksEverySpinningVcpu) {

@@ -489,9 +489,6 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
                m.boot().entry_kind == x86_64::BootEntry::kPvh32 ? "PVH 32-bit"
                                                                 : "64-bit",
                m.boot().entry, run.cpus, run.memory >> 20);
-  if (!m.cpuid_note().empty()) {
-    std::fprintf(stderr, "ktvm: note: %s\n", m.cpuid_note().c_str());
-  }
   absl::StatusOr<RunResult> r =
       WatchBackend(**kvm, run, report::BACKEND_KVM, "kvm", outcome, [] {});
   if (!r.ok()) return absl::InternalError(r.status().message());

@@ -6,10 +6,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "vmm/kvm/kvm_abi.h"
 
 namespace ktvm::vmm {
 namespace {
@@ -97,15 +99,18 @@ bool KvmDevice::IsPvmHost() {
 absl::StatusOr<std::vector<kvm_cpuid_entry2>> KvmDevice::GetSupportedCpuid()
     const {
   // The kernel reports E2BIG until the buffer is large enough.
-  for (int nent = 128; nent <= 4096; nent *= 2) {
-    const size_t bytes = sizeof(kvm_cpuid2) + nent * sizeof(kvm_cpuid_entry2);
-    auto buffer = std::make_unique<uint8_t[]>(bytes);
-    std::memset(buffer.get(), 0, bytes);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.get());
-    cpuid->nent = nent;
-    if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-      return std::vector<kvm_cpuid_entry2>(cpuid->entries,
-                                           cpuid->entries + cpuid->nent);
+  for (uint32_t nent = 128; nent <= 4096; nent *= 2) {
+    std::vector<uint8_t> buffer(kvm_abi::kEntriesOffset +
+                                nent * sizeof(kvm_cpuid_entry2));
+    const kvm_abi::ListHeader header{nent, 0};
+    std::memcpy(buffer.data(), &header, sizeof(header));
+    if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buffer.data()) == 0) {
+      kvm_abi::ListHeader filled;
+      std::memcpy(&filled, buffer.data(), sizeof(filled));
+      std::vector<kvm_cpuid_entry2> out(std::min(filled.count, nent));
+      std::memcpy(out.data(), buffer.data() + kvm_abi::kEntriesOffset,
+                  out.size() * sizeof(kvm_cpuid_entry2));
+      return out;
     }
     if (errno != E2BIG) {
       return absl::InternalError(absl::StrFormat(

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/strings/str_format.h"
+#include "vmm/kvm/kvm_abi.h"
 
 namespace ktvm::vmm {
 
@@ -80,29 +81,29 @@ absl::Status Vcpu::SetFpu(const kvm_fpu& fpu) {
 }
 
 absl::Status Vcpu::SetCpuid(absl::Span<const kvm_cpuid_entry2> entries) {
-  const size_t bytes =
-      sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-  auto buffer = std::make_unique<uint8_t[]>(bytes);
-  std::memset(buffer.get(), 0, bytes);
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buffer.get());
-  cpuid->nent = entries.size();
-  std::memcpy(cpuid->entries, entries.data(),
+  std::vector<uint8_t> buffer(kvm_abi::kEntriesOffset +
+                              entries.size() * sizeof(kvm_cpuid_entry2));
+  const kvm_abi::ListHeader header{static_cast<uint32_t>(entries.size()), 0};
+  std::memcpy(buffer.data(), &header, sizeof(header));
+  std::memcpy(buffer.data() + kvm_abi::kEntriesOffset, entries.data(),
               entries.size() * sizeof(kvm_cpuid_entry2));
-  return Ioctl(KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
+  return Ioctl(kvm_abi::kSetCpuid2, buffer.data(), "KVM_SET_CPUID2");
 }
 
 absl::Status Vcpu::SetMsrs(absl::Span<const MsrValue> msrs) {
-  const size_t bytes = sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry);
-  auto buffer = std::make_unique<uint8_t[]>(bytes);
-  std::memset(buffer.get(), 0, bytes);
-  auto* list = reinterpret_cast<kvm_msrs*>(buffer.get());
-  list->nmsrs = msrs.size();
+  std::vector<uint8_t> buffer(kvm_abi::kEntriesOffset +
+                              msrs.size() * sizeof(kvm_msr_entry));
+  const kvm_abi::ListHeader header{static_cast<uint32_t>(msrs.size()), 0};
+  std::memcpy(buffer.data(), &header, sizeof(header));
   for (size_t i = 0; i < msrs.size(); ++i) {
-    list->entries[i].index = msrs[i].index;
-    list->entries[i].data = msrs[i].value;
+    kvm_msr_entry entry{};
+    entry.index = msrs[i].index;
+    entry.data = msrs[i].value;
+    std::memcpy(buffer.data() + kvm_abi::kEntriesOffset + i * sizeof(entry),
+                &entry, sizeof(entry));
   }
   // KVM_SET_MSRS returns how many it set; a short count names the culprit.
-  const int set = ::ioctl(fd_.get(), KVM_SET_MSRS, list);
+  const int set = ::ioctl(fd_.get(), kvm_abi::kSetMsrs, buffer.data());
   if (set < 0) {
     return absl::InternalError(absl::StrFormat(
         "KVM_SET_MSRS on vCPU %d failed: %s", index_, std::strerror(errno)));
@@ -116,23 +117,28 @@ absl::Status Vcpu::SetMsrs(absl::Span<const MsrValue> msrs) {
 
 absl::StatusOr<std::vector<MsrValue>> Vcpu::GetMsrs(
     absl::Span<const uint32_t> indices) const {
-  const size_t bytes =
-      sizeof(kvm_msrs) + indices.size() * sizeof(kvm_msr_entry);
-  auto buffer = std::make_unique<uint8_t[]>(bytes);
-  std::memset(buffer.get(), 0, bytes);
-  auto* list = reinterpret_cast<kvm_msrs*>(buffer.get());
-  list->nmsrs = indices.size();
+  std::vector<uint8_t> buffer(kvm_abi::kEntriesOffset +
+                              indices.size() * sizeof(kvm_msr_entry));
+  const kvm_abi::ListHeader header{static_cast<uint32_t>(indices.size()), 0};
+  std::memcpy(buffer.data(), &header, sizeof(header));
   for (size_t i = 0; i < indices.size(); ++i) {
-    list->entries[i].index = indices[i];
+    kvm_msr_entry entry{};
+    entry.index = indices[i];
+    std::memcpy(buffer.data() + kvm_abi::kEntriesOffset + i * sizeof(entry),
+                &entry, sizeof(entry));
   }
-  const int got = ::ioctl(fd_.get(), KVM_GET_MSRS, list);
+  const int got = ::ioctl(fd_.get(), kvm_abi::kGetMsrs, buffer.data());
   if (got < 0) {
     return absl::InternalError(absl::StrFormat(
         "KVM_GET_MSRS on vCPU %d failed: %s", index_, std::strerror(errno)));
   }
   std::vector<MsrValue> out;
-  for (int i = 0; i < got; ++i) {
-    out.push_back({list->entries[i].index, list->entries[i].data});
+  for (int i = 0; i < got && static_cast<size_t>(i) < indices.size(); ++i) {
+    kvm_msr_entry entry;
+    std::memcpy(&entry,
+                buffer.data() + kvm_abi::kEntriesOffset + i * sizeof(entry),
+                sizeof(entry));
+    out.push_back({entry.index, entry.data});
   }
   return out;
 }

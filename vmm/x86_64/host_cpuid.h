@@ -1,6 +1,5 @@
-// The host's own CPUID leaves as kvm_cpuid_entry2 records: the fallback when
-// KVM_GET_SUPPORTED_CPUID is refused (kvm_pvm returns EINVAL for it), so the
-// guest still gets a CPUID table ktvm can patch for its topology.
+// The host's own CPUID leaves as kvm_cpuid_entry2 records: real-world input
+// for the CPUID patching tests, independent of what KVM offers.
 #ifndef KTVM_VMM_X86_64_HOST_CPUID_H_
 #define KTVM_VMM_X86_64_HOST_CPUID_H_
 

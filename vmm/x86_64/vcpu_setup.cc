@@ -8,21 +8,13 @@ namespace ktvm::vmm::x86_64 {
 
 absl::Status ConfigureVcpu(Vcpu& vcpu, int num_cpus,
                            absl::Span<const kvm_cpuid_entry2> supported_cpuid,
-                           const KernelBoot& boot, ApStart ap_start,
-                           std::string* cpuid_note) {
+                           const KernelBoot& boot, ApStart ap_start) {
   const bool is_boot_cpu = vcpu.index() == 0;
   const std::vector<kvm_cpuid_entry2> cpuid = PatchCpuid(
       supported_cpuid, CpuTopology{static_cast<uint32_t>(vcpu.index()),
                                    static_cast<uint32_t>(num_cpus)});
-  if (absl::Status s = vcpu.SetCpuid(cpuid); !s.ok()) {
-    if (!KvmDevice::IsPvmHost()) return s;
-    *cpuid_note = std::string(s.message());
-  }
-  if (absl::Status s = vcpu.SetMsrs(BootMsrs()); !s.ok()) {
-    if (!KvmDevice::IsPvmHost()) return s;
-    if (!cpuid_note->empty()) cpuid_note->append("; ");
-    cpuid_note->append(std::string(s.message()));
-  }
+  if (absl::Status s = vcpu.SetCpuid(cpuid); !s.ok()) return s;
+  if (absl::Status s = vcpu.SetMsrs(BootMsrs()); !s.ok()) return s;
   if (absl::Status s = vcpu.SetFpu(DefaultFpu()); !s.ok()) return s;
   absl::StatusOr<kvm_lapic_state> lapic = vcpu.GetLapic();
   if (!lapic.ok()) return lapic.status();
@@ -30,8 +22,8 @@ absl::Status ConfigureVcpu(Vcpu& vcpu, int num_cpus,
     return s;
   }
   if (!is_boot_cpu && ap_start == ApStart::kSipi) {
-    // Wait for INIT-SIPI. KVM does this by itself for APs with an in-kernel
-    // LAPIC, but kvm_pvm leaves them runnable, so say it explicitly.
+    // Wait for INIT-SIPI. KVM already starts an AP with an in-kernel LAPIC
+    // this way; saying it explicitly keeps the boot independent of that.
     return vcpu.SetMpState(kvm_mp_state{KVM_MP_STATE_UNINITIALIZED});
   }
 

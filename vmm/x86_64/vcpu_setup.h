@@ -22,13 +22,9 @@ namespace ktvm::vmm::x86_64 {
 // (for small test guests that have no real-mode trampoline).
 enum class ApStart { kSipi, kLongModeAtEntry };
 
-// `cpuid_note` receives why CPUID or MSRs could not be set when KVM refuses
-// KVM_SET_CPUID2/KVM_SET_MSRS (kvm_pvm does for non-PVM guests); the guest
-// then sees KVM's defaults. Elsewhere those failures are errors.
 absl::Status ConfigureVcpu(Vcpu& vcpu, int num_cpus,
                            absl::Span<const kvm_cpuid_entry2> supported_cpuid,
-                           const KernelBoot& boot, ApStart ap_start,
-                           std::string* cpuid_note);
+                           const KernelBoot& boot, ApStart ap_start);
 
 }  // namespace ktvm::vmm::x86_64
 
