@@ -32,14 +32,14 @@
 #include "vmm/backend/qemu_tcg.h"
 #include "vmm/dump/dump_engine.h"
 #include "vmm/dump/guest_watch.h"
+#include "vmm/dump/kernel_console.h"
 #include "vmm/exit_codes.h"
-#include "vmm/parse_flags.h"
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/kvm_backend.h"
 #include "vmm/machine.h"
-#include "vmm/sched_ext_console.h"
+#include "vmm/parse_flags.h"
 #include "vmm/x86_64/boot_params.h"
 #include "vmm/x86_64/kernel_loader.h"
 #include "vmm/x86_64/layout.h"
@@ -77,7 +77,7 @@ ABSL_FLAG(std::string, memory, "512M",
           "Above 3G the rest is placed above 4 GiB (the MMIO hole).");
 ABSL_FLAG(std::string, cmdline, "",
           "Words appended to ktvm's default kernel command line "
-          "(console=ttyS0 ... reboot=k panic=-1).");
+          "(console=ttyS0 ... reboot=k panic=5).");
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(10),
           "Give up (exit code 6) when the guest has not ended after this long; "
           "0 waits forever.");
@@ -343,13 +343,16 @@ int64_t ResidentSetBytes(absl::string_view field = "VmRSS") {
   return -1;
 }
 
-SchedExtConsoleWatcher& ConsoleWatcher() {
-  static auto* watcher = new SchedExtConsoleWatcher();
-  return *watcher;
+// The kernel console as freeze-and-dump's second detector (a panic before
+// the kernel can be found in memory, an error after the scheduler is gone)
+// and as the fallback for the exit code.
+dump::ConsoleTriggerScanner& ConsoleScanner() {
+  static auto* scanner = new dump::ConsoleTriggerScanner();
+  return *scanner;
 }
 
 void ToStdout(std::string_view bytes) {
-  ConsoleWatcher().Feed(bytes);
+  ConsoleScanner().Feed(bytes);
   std::fwrite(bytes.data(), 1, bytes.size(), stdout);
   std::fflush(stdout);
 }
@@ -376,6 +379,7 @@ absl::StatusOr<RunResult> WatchBackend(backend::Backend& guest,
   dump_options.bootstrap.bzimage_path = run.kernel_path;
   dump_options.watchdog = absl::GetFlag(FLAGS_watchdog);
   dump_options.header = ReportHeaderFor(run, backend_kind, backend_reason);
+  dump_options.console = &ConsoleScanner();
   absl::StatusOr<std::unique_ptr<dump::DumpEngine>> engine =
       dump::DumpEngine::Create(guest, std::move(dump_options), run.start);
   if (!engine.ok()) {
@@ -434,6 +438,7 @@ absl::StatusOr<RunResult> WatchBackend(backend::Backend& guest,
         break;
     }
     if (outcome.dump_trigger == report::TRIGGER_KIND_PANIC ||
+        outcome.dump_trigger == report::TRIGGER_KIND_OOPS ||
         outcome.dump_trigger == report::TRIGGER_KIND_WATCHDOG) {
       r.ending = Ending::kGuestCrashed;
     } else if (outcome.dump_trigger.has_value() &&
@@ -755,10 +760,11 @@ int Run(const char* argv0) {
   }
 
   if (!outcome.scheduler_failed) {
-    if (std::optional<std::string> reason = ConsoleWatcher().error()) {
+    if (std::optional<dump::ConsoleEvent> scx =
+            ConsoleScanner().first_scx_error()) {
       outcome.scheduler_failed = true;
       outcome.scheduler_reason =
-          "the kernel disabled the BPF scheduler (" + *reason + ")";
+          "the kernel disabled the BPF scheduler (" + scx->scx_reason + ")";
     }
   }
   // --- one-screen summary ---
@@ -791,6 +797,20 @@ int Run(const char* argv0) {
                     (outcome.dump_path.empty()
                          ? std::string(" (no report)")
                          : " (report: " + outcome.dump_path + ")"));
+  }
+  // A report for a panic, an oops or a hang fails the run even when
+  // --resume_after_dump let the workload finish afterwards.
+  if (outcome.dump_trigger == report::TRIGGER_KIND_PANIC ||
+      outcome.dump_trigger == report::TRIGGER_KIND_OOPS ||
+      outcome.dump_trigger == report::TRIGGER_KIND_WATCHDOG) {
+    return Fail(
+        kExitWorkloadFailed,
+        absl::StrFormat(
+            "guest %s: %s (report: %s)",
+            outcome.dump_trigger == report::TRIGGER_KIND_WATCHDOG ? "hung"
+                                                                  : "crashed",
+            result->detail,
+            outcome.dump_path.empty() ? "not written" : outcome.dump_path));
   }
   if (outcome.workload_seen) {
     if (outcome.workload_status == 0) return kExitOk;

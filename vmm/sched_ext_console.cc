@@ -6,8 +6,6 @@ namespace {
 constexpr std::string_view kPrefix = "sched_ext: BPF scheduler \"";
 constexpr std::string_view kDisabled = "\" disabled (";
 constexpr std::string_view kCleanExit = "unregistered from user space";
-// Bound the partial line so a console without newlines cannot grow it.
-constexpr size_t kMaxLine = 4096;
 
 }  // namespace
 
@@ -22,23 +20,6 @@ std::optional<std::string> SchedExtErrorReason(std::string_view line) {
   std::string reason(line.substr(start, end - start));
   if (reason == kCleanExit) return std::nullopt;
   return reason;
-}
-
-void SchedExtConsoleWatcher::Feed(std::string_view bytes) {
-  absl::MutexLock lock(&mu_);
-  for (char c : bytes) {
-    if (c != '\n') {
-      if (partial_.size() < kMaxLine) partial_.push_back(c);
-      continue;
-    }
-    if (!error_.has_value()) error_ = SchedExtErrorReason(partial_);
-    partial_.clear();
-  }
-}
-
-std::optional<std::string> SchedExtConsoleWatcher::error() const {
-  absl::MutexLock lock(&mu_);
-  return error_;
 }
 
 }  // namespace ktvm::vmm

@@ -1,10 +1,13 @@
 // Freeze-and-dump end to end: runs the real ktvm binary (QEMU TCG, the
 // Debian kernel, ktvm_fifo) and reads back the FailureDumpReport it wrote.
 // Each TEST boots one guest; BUILD runs them as separate targets.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,8 @@ std::string TmpDir() {
 struct KtvmRun {
   int exit_code = -1;
   std::string report_path;
+  // ktvm's stdout and stderr (the console, control lines, the summary).
+  std::string output;
 };
 
 // Runs ktvm with `args` plus the kernel/init/cpus every test uses; stdout
@@ -51,8 +56,16 @@ KtvmRun RunKtvm(const std::string& name, std::vector<std::string> args) {
   };
   argv.insert(argv.end(), args.begin(), args.end());
   std::fprintf(stderr, "running: %s\n", absl::StrJoin(argv, " ").c_str());
+  const std::string output_path =
+      absl::StrCat(TmpDir(), "/", name, ".ktvm-output");
   const pid_t pid = fork();
   if (pid == 0) {
+    const int out =
+        ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out >= 0) {
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
     std::vector<char*> raw;
     for (std::string& a : argv) raw.push_back(a.data());
     raw.push_back(nullptr);
@@ -62,6 +75,11 @@ KtvmRun RunKtvm(const std::string& name, std::vector<std::string> args) {
   int status = 0;
   waitpid(pid, &status, 0);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(output_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  run.output = text.str();
+  std::fprintf(stderr, "%s\n", run.output.c_str());
   return run;
 }
 
@@ -261,6 +279,108 @@ TEST(DumpReportTest, ChurnThenTimeoutShowsReusedSlots) {
     EXPECT_GT(e.genn(), 0) << e.DebugString();
   }
   ExpectFrozenGuestState(*r);
+}
+
+// A panic before the kernel can be found in memory: the blacklisted initcall
+// never publishes VMCOREINFO (so no memory detector can run, as when a
+// kernel panics before VMCOREINFO is up), and with no init the kernel
+// panics mounting a root fs, before user space. Only the console sees it.
+TEST(DumpReportTest, EarlyPanicGivesAConsoleReport) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvm(
+      "early_panic", {"--run=true",
+                      "--cmdline=initcall_blacklist=crash_save_vmcoreinfo_init "
+                      "rdinit=/nonexistent"});
+  EXPECT_EQ(run.exit_code, 1);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_PANIC);
+  EXPECT_EQ(r->trigger().detector(), "console");
+  constexpr char kPanicLine[] =
+      "panic - not syncing: VFS: Unable to mount root fs";
+  EXPECT_TRUE(absl::StrContains(r->trigger().summary(), kPanicLine))
+      << r->trigger().summary();
+  EXPECT_TRUE(absl::StrContains(r->console_tail(), kPanicLine));
+  // The guest was frozen in its panic (panic=5 keeps it up), not after.
+  ASSERT_EQ(r->vcpus_size(), kCpus);
+  for (const report::VcpuState& v : r->vcpus()) {
+    EXPECT_TRUE(v.parked()) << v.note();
+    ASSERT_TRUE(v.has_x86_64());
+    EXPECT_GE(v.x86_64().rip(), 0xffffffff80000000ull) << "not in the kernel";
+  }
+  bool kernel_diagnostic = false;
+  for (const report::Diagnostic& d : r->diagnostics()) {
+    if (d.subject() != "kernel") continue;
+    kernel_diagnostic = true;
+    EXPECT_TRUE(absl::StrContains(d.reason(), "no VMCOREINFO")) << d.reason();
+    EXPECT_TRUE(absl::StrContains(d.reason(), "printk log")) << d.reason();
+  }
+  EXPECT_TRUE(kernel_diagnostic) << r->DebugString();
+  EXPECT_EQ(r->kernel_log().source(), "console");
+  EXPECT_TRUE(LogContains(*r, kPanicLine));
+  EXPECT_EQ(r->bpf_maps_size(), 0);
+}
+
+// The host watchdog: the kernel's suspend test (pm_test=core) spins in
+// mdelay with interrupts off on the only online CPU, so jiffies stop for
+// 15 s; --watchdog=3s must dump in that window (else the guest resumes and
+// the workload exits 0).
+TEST(DumpReportTest, WatchdogFiresWhenJiffiesStop) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvm(
+      "watchdog", {"--watchdog=3s",
+                   "--run=echo core > /sys/power/pm_test && "
+                   "echo 15 > /sys/module/suspend/parameters/pm_test_delay && "
+                   "echo mem > /sys/power/state"});
+  EXPECT_EQ(run.exit_code, 1);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_WATCHDOG);
+  EXPECT_EQ(r->trigger().detector(), "watchdog");
+  EXPECT_TRUE(absl::StrContains(r->trigger().summary(), "jiffies stuck"))
+      << r->trigger().summary();
+  EXPECT_TRUE(LogContains(*r, "suspend debug: Waiting for 15 second(s)"));
+  bool in_delay = false;
+  for (const report::VcpuState& v : r->vcpus()) {
+    in_delay |= absl::StrContains(v.ip_symbol(), "delay");
+  }
+  EXPECT_TRUE(in_delay) << "no vCPU in the suspend test's mdelay";
+  ExpectFrozenGuestState(*r);
+  EXPECT_FALSE(absl::StrContains(run.output, "KTVM workload-exit"));
+}
+
+// --resume_after_dump: the complete error report, then the guest runs on,
+// the kernel falls back to the fair class, the workload finishes and the
+// guest powers off; the run still fails with the scheduler's exit code.
+TEST(DumpReportTest, ResumeAfterDumpLetsTheWorkloadFinish) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run =
+      RunKtvm("resume", {"--scheduler=tests/schedulers/ktvm_fifo",
+                         "--sched_args=--mode=error --error_after=50",
+                         "--resume_after_dump",
+                         "--run=for i in $(seq 100); do /bin/true; done; "
+                         "echo workload-finished"});
+  EXPECT_EQ(run.exit_code, 3);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_SCHED_EXT_ERROR);
+  EXPECT_EQ(r->scx_exit().kind(), report::SCX_EXIT_ERROR_BPF);
+  EXPECT_TRUE(r->scx_exit().complete());
+  EXPECT_TRUE(absl::StrContains(r->scx_exit().msg(),
+                                "injected error after 50 enqueues"));
+  EXPECT_GT(r->scx_exit().backtrace_size(), 0);
+  EXPECT_EQ(r->sdt_allocators_size(), 1);
+  ExpectFrozenGuestState(*r);
+  // After the report: the workload ran to its end and the guest shut down.
+  const size_t report_at = run.output.find("freeze-and-dump");
+  const size_t finished_at = run.output.find("workload-finished");
+  ASSERT_NE(report_at, std::string::npos);
+  ASSERT_NE(finished_at, std::string::npos) << "the workload did not finish";
+  EXPECT_LT(report_at, finished_at);
+  EXPECT_TRUE(absl::StrContains(run.output,
+                                "ktvm: guest: KTVM workload-exit status=0"));
+  EXPECT_TRUE(absl::StrContains(run.output, "ktvm: guest: KTVM poweroff"));
+  EXPECT_TRUE(absl::StrContains(run.output, "guest-shutdown"));
 }
 
 TEST(DumpReportTest, HealthySchedulerWritesNoReport) {

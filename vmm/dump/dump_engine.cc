@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "vmm/dump/bpf_maps.h"
+#include "vmm/dump/kernel_console.h"
 #include "vmm/dump/printk_log.h"
 #include "vmm/dump/run_queues.h"
 #include "vmm/dump/scheduler_arena.h"
@@ -21,6 +22,8 @@ using ::ktvm::report::FailureDumpReport;
 constexpr absl::Duration kBootstrapRetry = absl::Milliseconds(500);
 // The kernel's PANIC_CPU_INVALID.
 constexpr uint32_t kNoPanicCpu = 0xffffffff;
+// Enough for a panic with its backtrace and the lines before it.
+constexpr size_t kConsoleTailBytes = 16 * 1024;
 
 void AddDiagnostic(FailureDumpReport& report, std::string subject,
                    const absl::Status& status,
@@ -74,32 +77,47 @@ void DumpEngine::TryBootstrap(absl::Time now, VmcoreinfoScan scan) {
   last_progress_ = now;
 }
 
-std::optional<DumpTrigger> DumpEngine::Poll() {
-  if (fired_) return std::nullopt;
-  const absl::Time now = absl::Now();
-  TryBootstrap(now);
+std::optional<DumpTrigger> DumpEngine::PollMemory(absl::Time now) {
   if (kernel_ == nullptr) return std::nullopt;
-  std::optional<DumpTrigger> trigger;
   if (scx_.has_value()) {
     absl::StatusOr<int32_t> kind = scx_->PollKind();
     if (kind.ok() && *kind >= kScxExitErrorKind) {
       const bool stall = *kind == report::SCX_EXIT_ERROR_STALL;
-      trigger = DumpTrigger{stall ? report::TRIGGER_KIND_STALL
-                                  : report::TRIGGER_KIND_SCHED_EXT_ERROR,
-                            absl::StrFormat("scx_root->exit_kind = %d (%s)",
-                                            *kind, ScxExitKindName(*kind)),
-                            "memory-poll", now};
+      return DumpTrigger{stall ? report::TRIGGER_KIND_STALL
+                               : report::TRIGGER_KIND_SCHED_EXT_ERROR,
+                         absl::StrFormat("scx_root->exit_kind = %d (%s)",
+                                         *kind, ScxExitKindName(*kind)),
+                         "memory-poll", now};
     }
   }
-  if (!trigger.has_value() && panic_cpu_va_.has_value()) {
+  if (panic_cpu_va_.has_value()) {
     absl::StatusOr<uint32_t> cpu = kernel_->ReadU32(*panic_cpu_va_);
     if (cpu.ok() && *cpu != kNoPanicCpu) {
-      trigger = DumpTrigger{report::TRIGGER_KIND_PANIC,
-                            absl::StrFormat("kernel panic on CPU %d", *cpu),
-                            "memory-poll", now};
+      return DumpTrigger{report::TRIGGER_KIND_PANIC,
+                         absl::StrFormat("kernel panic on CPU %d", *cpu),
+                         "memory-poll", now};
     }
   }
-  if (!trigger.has_value() && jiffies_va_.has_value() &&
+  return std::nullopt;
+}
+
+std::optional<DumpTrigger> DumpEngine::PollConsole() const {
+  if (options_.console == nullptr) return std::nullopt;
+  std::optional<ConsoleEvent> event = options_.console->first();
+  if (!event.has_value()) return std::nullopt;
+  return DumpTrigger{event->kind, absl::StrFormat("console: %s", event->line),
+                     "console", event->seen};
+}
+
+std::optional<DumpTrigger> DumpEngine::Poll() {
+  if (fired_) return std::nullopt;
+  const absl::Time now = absl::Now();
+  TryBootstrap(now);
+  // Memory before the console: the kernel records panic_cpu and the exit
+  // kind before it prints the line, so when both fired, memory has it.
+  std::optional<DumpTrigger> trigger = PollMemory(now);
+  if (!trigger.has_value()) trigger = PollConsole();
+  if (!trigger.has_value() && kernel_ != nullptr && jiffies_va_.has_value() &&
       options_.watchdog > absl::ZeroDuration()) {
     absl::StatusOr<uint64_t> jiffies = kernel_->ReadU64(*jiffies_va_);
     if (jiffies.ok() && *jiffies != last_jiffies_) {
@@ -114,6 +132,17 @@ std::optional<DumpTrigger> DumpEngine::Poll() {
     }
   }
   if (trigger.has_value()) fired_ = true;
+  return trigger;
+}
+
+std::optional<DumpTrigger> DumpEngine::PollAfterExit() {
+  if (fired_) return std::nullopt;
+  std::optional<DumpTrigger> trigger = PollMemory(absl::Now());
+  if (!trigger.has_value()) trigger = PollConsole();
+  if (trigger.has_value()) {
+    trigger->summary += " (seen after the guest ended)";
+    fired_ = true;
+  }
   return trigger;
 }
 
@@ -160,6 +189,36 @@ void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
                       "the kernel had not finished writing the exit info "
                       "within the settle budget"),
                   Diagnostic::SEVERITY_WARNING);
+  }
+}
+
+void DumpEngine::FillFromConsole(FailureDumpReport& report) const {
+  std::optional<ConsoleEvent> scx;
+  if (options_.console != nullptr) scx = options_.console->first_scx_error();
+  if (!report.has_scx_exit() && scx.has_value()) {
+    report::SchedExtExitInfo* e = report.mutable_scx_exit();
+    e->set_kind_value(scx->scx_kind);
+    if (report::ScxExitKind_IsValid(scx->scx_kind)) {
+      e->set_kind(static_cast<report::ScxExitKind>(scx->scx_kind));
+    }
+    e->set_kind_name(ScxExitKindName(scx->scx_kind));
+    e->set_reason(scx->scx_reason);
+    e->set_msg(scx->scx_msg);
+    e->set_scheduler_name(scx->scx_scheduler);
+    AddDiagnostic(report, "scx_exit",
+                  absl::NotFoundError(
+                      "exit info taken from the console (not in guest "
+                      "memory): kind from the reason text, no backtrace"),
+                  Diagnostic::SEVERITY_INFO);
+  }
+  if (report.kernel_log().records_size() == 0 &&
+      !report.console_tail().empty()) {
+    *report.mutable_kernel_log() = KernelLogFromConsole(report.console_tail());
+    AddDiagnostic(report, "kernel_log",
+                  absl::NotFoundError(
+                      "printk ring buffer not read: log records are the "
+                      "console tail"),
+                  Diagnostic::SEVERITY_INFO);
   }
 }
 
@@ -212,12 +271,15 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   }
   timings->set_bootstrap_ns(
       absl::ToInt64Nanoseconds(absl::Now() - bootstrap_start));
-  report.set_console_tail(backend_.ConsoleTail(16 * 1024));
+  report.set_console_tail(backend_.ConsoleTail(kConsoleTailBytes));
   if (kernel_ == nullptr) {
-    AddDiagnostic(
-        report, "kernel",
-        absl::UnavailableError(absl::StrFormat(
-            "no kernel data (only registers): %s", bootstrap_error_)));
+    AddDiagnostic(report, "kernel",
+                  absl::UnavailableError(absl::StrFormat(
+                      "no kernel data from guest memory (scx exit info, "
+                      "printk log, BPF maps, sdt allocators, run queues "
+                      "not read): %s",
+                      bootstrap_error_)));
+    FillFromConsole(report);
     timings->set_dump_finished_ns(SinceStart(absl::Now()));
     return report;
   }
@@ -267,6 +329,7 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
     AddDiagnostic(report, "run_queues", rqs.status());
   }
   for (Diagnostic& d : diagnostics) *report.add_diagnostics() = std::move(d);
+  FillFromConsole(report);
   timings->set_dump_finished_ns(SinceStart(absl::Now()));
   return report;
 }

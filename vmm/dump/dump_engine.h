@@ -17,6 +17,7 @@
 #include "proto/failure_dump.pb.h"
 #include "vmm/backend/backend.h"
 #include "vmm/dump/kernel_bootstrap.h"
+#include "vmm/dump/kernel_console.h"
 #include "vmm/dump/scx_exit_monitor.h"
 
 namespace ktvm::dump {
@@ -32,6 +33,9 @@ struct DumpEngineOptions {
   size_t log_records = 256;
   // Filled into the report header as given.
   ktvm::report::ReportHeader header;
+  // The kernel console seen so far (may be null: no console detection).
+  // Must outlive the engine.
+  const ConsoleTriggerScanner* console = nullptr;
 };
 
 // Why a dump was taken, as detected (before the freeze).
@@ -57,9 +61,16 @@ class DumpEngine {
 
   // Called often (about every millisecond) while the guest runs. Bootstraps
   // the kernel view when the guest has published VMCOREINFO, then checks
-  // the sched_ext exit kind, panic_cpu and the jiffies watchdog. Returns a
-  // trigger once; never blocks for long.
+  // the sched_ext exit kind and panic_cpu in memory, the console, and the
+  // jiffies watchdog, in that order: when memory and console both show an
+  // event, memory wins (its report is richer). Returns a trigger once;
+  // never blocks for long.
   std::optional<DumpTrigger> Poll();
+
+  // After the guest ended without a trigger (e.g. a panic whose reset beat
+  // the poll): memory (still mapped) and the console once more, without
+  // the watchdog. A dump then has no registers unless the backend kept them.
+  std::optional<DumpTrigger> PollAfterExit();
 
   // Freezes the guest (if not yet) and collects the report. Never fails:
   // whatever cannot be read becomes a diagnostic. The guest stays frozen.
@@ -83,7 +94,11 @@ class DumpEngine {
   int64_t SinceStart(absl::Time t) const {
     return absl::ToInt64Nanoseconds(t - start_);
   }
+  std::optional<DumpTrigger> PollMemory(absl::Time now);
+  std::optional<DumpTrigger> PollConsole() const;
   void CollectExitInfo(ktvm::report::FailureDumpReport& report);
+  // What the console showed, for the parts memory could not give.
+  void FillFromConsole(ktvm::report::FailureDumpReport& report) const;
 
   backend::Backend& backend_;
   const DumpEngineOptions options_;

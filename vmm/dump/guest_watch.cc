@@ -70,6 +70,16 @@ WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
     absl::StatusOr<backend::GuestExit> exit =
         guest.WaitForExit(absl::ZeroDuration());
     if (exit.ok() || !absl::IsDeadlineExceeded(exit.status())) {
+      // A panic with an immediate reset can end the guest between two
+      // polls: the console and guest memory still say so, so the report is
+      // written anyway (without what only a live guest can give).
+      if (engine != nullptr && !dumped) {
+        if (std::optional<DumpTrigger> late = engine->PollAfterExit()) {
+          ktvm::report::FailureDumpReport report = engine->Dump(*late);
+          WriteReport(report, options, result);
+          result.report = std::move(report);
+        }
+      }
       result.exit = std::move(exit);
       return result;
     }

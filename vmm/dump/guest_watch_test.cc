@@ -1,15 +1,19 @@
 // The watch loop over a fake backend (no guest): --timeout and a signal to
 // ktvm each give one report, written and readable, and stop the guest; a
 // guest that ends by itself gives none. A kernel that cannot be found in
-// memory (all-zero RAM) becomes a diagnostic, not a failure.
+// memory (all-zero RAM) becomes a diagnostic, not a failure. A panic on the
+// console gives a report even then, also when the guest ended before the
+// next poll.
 #include "vmm/dump/guest_watch.h"
 
 #include <signal.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "memory/guest_memory.h"
 #include "vmm/dump/report_writer.h"
@@ -53,12 +57,13 @@ class FakeBackend : public backend::Backend {
     }
     return absl::DeadlineExceededError("running");
   }
-  std::string ConsoleTail(size_t) const override { return "console text"; }
+  std::string ConsoleTail(size_t) const override { return console; }
   std::vector<std::string> ControlLines() const override { return {}; }
 
   int freezes = 0, resumes = 0, polls = 0;
   int exit_after_polls = -1;
   bool stopped = false;
+  std::string console = "console text";
 
  private:
   std::vector<uint8_t> ram_;
@@ -70,8 +75,10 @@ std::string TmpPath(const std::string& name) {
   return std::string(d ? d : "/tmp") + "/" + name;
 }
 
-std::unique_ptr<DumpEngine> MakeEngine(FakeBackend& fake) {
+std::unique_ptr<DumpEngine> MakeEngine(
+    FakeBackend& fake, const ConsoleTriggerScanner* console = nullptr) {
   DumpEngineOptions options;
+  options.console = console;
   options.bootstrap.bzimage_path = "external/kernel/bzImage";
   options.bootstrap.btf_cache_dir = TmpPath("btf-cache");
   absl::StatusOr<std::unique_ptr<DumpEngine>> engine =
@@ -146,6 +153,109 @@ TEST(GuestWatchTest, GuestThatEndsGivesNoReport) {
   EXPECT_FALSE(result.report.has_value());
   EXPECT_EQ(fake.freezes, 0);
   EXPECT_FALSE(ReadReport(options.report_path).ok());
+}
+
+constexpr char kPanicConsole[] =
+    "[    4.570633] check access for rdinit=/nonexistent failed: -2\r\n"
+    "[    4.582482] Kernel panic - not syncing: VFS: Unable to mount root "
+    "fs on unknown-block(0,0)\r\n"
+    "[    4.596064] Call Trace:\r\n";
+
+void ExpectConsolePanicReport(const report::FailureDumpReport& r) {
+  EXPECT_EQ(r.trigger().kind(), report::TRIGGER_KIND_PANIC);
+  EXPECT_EQ(r.trigger().detector(), "console");
+  EXPECT_NE(r.trigger().summary().find("VFS: Unable to mount root"),
+            std::string::npos)
+      << r.trigger().summary();
+  // No kernel in RAM: the diagnostic names what could not be read and why,
+  // and the log records come from the console.
+  bool kernel_diagnostic = false;
+  for (const auto& d : r.diagnostics()) {
+    if (d.subject() != "kernel") continue;
+    kernel_diagnostic = true;
+    EXPECT_NE(d.reason().find("printk log, BPF maps"), std::string::npos)
+        << d.reason();
+    EXPECT_NE(d.reason().find("VMCOREINFO"), std::string::npos) << d.reason();
+  }
+  EXPECT_TRUE(kernel_diagnostic) << r.DebugString();
+  EXPECT_EQ(r.kernel_log().source(), "console");
+  ASSERT_EQ(r.kernel_log().records_size(), 3);
+  EXPECT_EQ(r.kernel_log().records(1).timestamp_ns(), 4582482000ull);
+  EXPECT_FALSE(r.has_scx_exit());
+}
+
+TEST(GuestWatchTest, ConsolePanicWithoutAKernelInMemoryGivesAReport) {
+  FakeBackend fake;
+  fake.exit_after_polls = 1 << 30;  // runs on; counts the polls
+  fake.console = kPanicConsole;
+  ConsoleTriggerScanner console;
+  std::unique_ptr<DumpEngine> engine = MakeEngine(fake, &console);
+  ASSERT_NE(engine, nullptr);
+  WatchOptions options;
+  options.timeout = absl::Seconds(30);
+  options.report_path = TmpPath("console-panic.ktvm-dump");
+  // Nothing on the console yet: the loop must not fire on its own; the
+  // line arrives from another thread (the backend's reader) meanwhile.
+  std::thread reader([&console] {
+    absl::SleepFor(absl::Milliseconds(50));
+    console.Feed(kPanicConsole);
+  });
+  const WatchResult result = WatchGuest(fake, engine.get(), options);
+  reader.join();
+  ASSERT_TRUE(result.exit.ok()) << result.exit.status();
+  EXPECT_EQ(result.exit->reason, backend::GuestExit::Reason::kStopped);
+  EXPECT_TRUE(fake.stopped);
+  EXPECT_GE(fake.polls, 10) << "fired before the console said anything";
+  absl::StatusOr<report::FailureDumpReport> r = ReadReport(result.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectConsolePanicReport(*r);
+  ASSERT_EQ(r->vcpus_size(), 1);
+  EXPECT_TRUE(r->vcpus(0).parked());
+}
+
+TEST(GuestWatchTest, PanicSeenOnlyAfterTheGuestEndedStillGivesAReport) {
+  FakeBackend fake;
+  fake.exit_after_polls = 0;  // ended before the first poll
+  fake.console = kPanicConsole;
+  ConsoleTriggerScanner console;
+  console.Feed(kPanicConsole);
+  std::unique_ptr<DumpEngine> engine = MakeEngine(fake, &console);
+  ASSERT_NE(engine, nullptr);
+  WatchOptions options;
+  options.report_path = TmpPath("late-panic.ktvm-dump");
+  const WatchResult result = WatchGuest(fake, engine.get(), options);
+  ASSERT_TRUE(result.exit.ok()) << result.exit.status();
+  EXPECT_EQ(result.exit->reason, backend::GuestExit::Reason::kPoweroff)
+      << "how the guest ended is kept";
+  absl::StatusOr<report::FailureDumpReport> r = ReadReport(result.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectConsolePanicReport(*r);
+  EXPECT_NE(r->trigger().summary().find("after the guest ended"),
+            std::string::npos);
+}
+
+TEST(GuestWatchTest, SchedExtErrorOnTheConsoleFillsTheExitInfo) {
+  FakeBackend fake;
+  fake.console =
+      "[    9.1] sched_ext: BPF scheduler \"ktvm_fifo\" disabled "
+      "(scx_bpf_error)\n[    9.1] sched_ext: ktvm_fifo: injected error "
+      "after 50 enqueues\n";
+  ConsoleTriggerScanner console;
+  console.Feed(fake.console);
+  std::unique_ptr<DumpEngine> engine = MakeEngine(fake, &console);
+  ASSERT_NE(engine, nullptr);
+  WatchOptions options;
+  options.report_path = TmpPath("console-scx.ktvm-dump");
+  const WatchResult result = WatchGuest(fake, engine.get(), options);
+  ASSERT_TRUE(result.report.has_value());
+  const report::FailureDumpReport& r = *result.report;
+  EXPECT_EQ(r.trigger().kind(), report::TRIGGER_KIND_SCHED_EXT_ERROR);
+  EXPECT_EQ(r.scx_exit().kind(), report::SCX_EXIT_ERROR_BPF);
+  EXPECT_EQ(r.scx_exit().kind_name(), "ERROR_BPF");
+  EXPECT_EQ(r.scx_exit().reason(), "scx_bpf_error");
+  EXPECT_EQ(r.scx_exit().scheduler_name(), "ktvm_fifo");
+  EXPECT_EQ(r.scx_exit().msg(), "injected error after 50 enqueues");
+  EXPECT_FALSE(r.scx_exit().complete()) << "no backtrace from the console";
 }
 
 }  // namespace

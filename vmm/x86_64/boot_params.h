@@ -16,9 +16,12 @@
 
 namespace ktvm::vmm::x86_64 {
 
-// The command line ktvm always passes; --cmdline is appended.
+// The command line ktvm always passes; --cmdline is appended (a later
+// panic=N wins). panic=5, not -1: a panicking kernel stays up for 5 s before
+// it resets, so freeze-and-dump freezes it with the panic's registers
+// instead of racing the reset; ktvm stops the guest once the report is out.
 inline constexpr std::string_view kDefaultKernelCmdline =
-    "console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 "
+    "console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 reboot=k panic=5 "
     "noreplace-smp tsc=reliable";
 
 // Joins the default and the user's words; error if the result, with its NUL,
