@@ -167,6 +167,7 @@ TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
   EXPECT_EQ(json->scx_exit().msg(), r->scx_exit().msg());
 
   EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_SCHED_EXT_ERROR);
+  EXPECT_EQ(r->trigger().detector(), "memory-poll");
   const report::SchedExtExitInfo& e = r->scx_exit();
   EXPECT_EQ(e.kind(), report::SCX_EXIT_ERROR_BPF);
   EXPECT_EQ(e.kind_name(), "ERROR_BPF");
@@ -254,6 +255,8 @@ TEST(DumpReportTest, PanicPutsTheOopsInTheLogTail) {
   absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_PANIC);
+  // The console also shows this panic; memory must win (richer report).
+  EXPECT_EQ(r->trigger().detector(), "memory-poll");
   EXPECT_TRUE(LogContains(*r, "sysrq: Trigger a crash"));
   EXPECT_TRUE(LogContains(*r, "Kernel panic - not syncing"));
   ExpectFrozenGuestState(*r);
@@ -319,6 +322,39 @@ TEST(DumpReportTest, EarlyPanicGivesAConsoleReport) {
   EXPECT_EQ(r->kernel_log().source(), "console");
   EXPECT_TRUE(LogContains(*r, kPanicLine));
   EXPECT_EQ(r->bpf_maps_size(), 0);
+}
+
+// A sched_ext error where memory cannot show it (no VMCOREINFO, as in the
+// early panic test): the kernel's "disabled (scx_bpf_error)" line and the
+// message after it give the trigger and the exit info.
+TEST(DumpReportTest, SchedExtErrorSeenOnlyOnTheConsole) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run =
+      RunKtvm("console_scx",
+              {"--scheduler=tests/schedulers/ktvm_fifo",
+               "--sched_args=--mode=error --error_after=50",
+               "--run=for i in $(seq 100); do /bin/true; done; sleep 5",
+               "--cmdline=initcall_blacklist=crash_save_vmcoreinfo_init"});
+  EXPECT_EQ(run.exit_code, 3);
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_SCHED_EXT_ERROR);
+  EXPECT_EQ(r->trigger().detector(), "console");
+  const report::SchedExtExitInfo& e = r->scx_exit();
+  EXPECT_EQ(e.kind(), report::SCX_EXIT_ERROR_BPF);
+  EXPECT_EQ(e.reason(), "scx_bpf_error");
+  EXPECT_EQ(e.scheduler_name(), "ktvm_fifo");
+  EXPECT_TRUE(absl::StrContains(e.msg(), "injected error after 50 enqueues"))
+      << e.msg();
+  EXPECT_FALSE(e.complete());
+  ASSERT_EQ(r->vcpus_size(), kCpus);
+  for (const report::VcpuState& v : r->vcpus()) EXPECT_TRUE(v.parked());
+  bool kernel_diagnostic = false;
+  for (const report::Diagnostic& d : r->diagnostics()) {
+    kernel_diagnostic |= d.subject() == "kernel" &&
+                         absl::StrContains(d.reason(), "no VMCOREINFO");
+  }
+  EXPECT_TRUE(kernel_diagnostic) << r->DebugString();
 }
 
 // The host watchdog: the kernel's suspend test (pm_test=core) spins in

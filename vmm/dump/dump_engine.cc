@@ -22,6 +22,8 @@ using ::ktvm::report::FailureDumpReport;
 constexpr absl::Duration kBootstrapRetry = absl::Milliseconds(500);
 // The kernel's PANIC_CPU_INVALID.
 constexpr uint32_t kNoPanicCpu = 0xffffffff;
+// How long a console sched_ext error waits for its message line.
+constexpr absl::Duration kScxMessageWait = absl::Milliseconds(50);
 // Enough for a panic with its backtrace and the lines before it.
 constexpr size_t kConsoleTailBytes = 16 * 1024;
 
@@ -85,8 +87,8 @@ std::optional<DumpTrigger> DumpEngine::PollMemory(absl::Time now) {
       const bool stall = *kind == report::SCX_EXIT_ERROR_STALL;
       return DumpTrigger{stall ? report::TRIGGER_KIND_STALL
                                : report::TRIGGER_KIND_SCHED_EXT_ERROR,
-                         absl::StrFormat("scx_root->exit_kind = %d (%s)",
-                                         *kind, ScxExitKindName(*kind)),
+                         absl::StrFormat("scx_root->exit_kind = %d (%s)", *kind,
+                                         ScxExitKindName(*kind)),
                          "memory-poll", now};
     }
   }
@@ -101,10 +103,17 @@ std::optional<DumpTrigger> DumpEngine::PollMemory(absl::Time now) {
   return std::nullopt;
 }
 
-std::optional<DumpTrigger> DumpEngine::PollConsole() const {
+std::optional<DumpTrigger> DumpEngine::PollConsole(absl::Time now) const {
   if (options_.console == nullptr) return std::nullopt;
   std::optional<ConsoleEvent> event = options_.console->first();
   if (!event.has_value()) return std::nullopt;
+  // The kernel prints the exit message on the very next line; a freeze in
+  // between would lose it for good. The scheduler is already torn down
+  // when the "disabled" line appears, so waiting costs no evidence.
+  if (event->scx_kind != 0 && event->scx_msg.empty() &&
+      now - event->seen < kScxMessageWait) {
+    return std::nullopt;
+  }
   return DumpTrigger{event->kind, absl::StrFormat("console: %s", event->line),
                      "console", event->seen};
 }
@@ -116,7 +125,7 @@ std::optional<DumpTrigger> DumpEngine::Poll() {
   // Memory before the console: the kernel records panic_cpu and the exit
   // kind before it prints the line, so when both fired, memory has it.
   std::optional<DumpTrigger> trigger = PollMemory(now);
-  if (!trigger.has_value()) trigger = PollConsole();
+  if (!trigger.has_value()) trigger = PollConsole(now);
   if (!trigger.has_value() && kernel_ != nullptr && jiffies_va_.has_value() &&
       options_.watchdog > absl::ZeroDuration()) {
     absl::StatusOr<uint64_t> jiffies = kernel_->ReadU64(*jiffies_va_);
@@ -137,8 +146,9 @@ std::optional<DumpTrigger> DumpEngine::Poll() {
 
 std::optional<DumpTrigger> DumpEngine::PollAfterExit() {
   if (fired_) return std::nullopt;
+  // Every console byte has been read once the guest has ended.
   std::optional<DumpTrigger> trigger = PollMemory(absl::Now());
-  if (!trigger.has_value()) trigger = PollConsole();
+  if (!trigger.has_value()) trigger = PollConsole(absl::InfiniteFuture());
   if (trigger.has_value()) {
     trigger->summary += " (seen after the guest ended)";
     fired_ = true;
@@ -205,20 +215,20 @@ void DumpEngine::FillFromConsole(FailureDumpReport& report) const {
     e->set_reason(scx->scx_reason);
     e->set_msg(scx->scx_msg);
     e->set_scheduler_name(scx->scx_scheduler);
-    AddDiagnostic(report, "scx_exit",
-                  absl::NotFoundError(
-                      "exit info taken from the console (not in guest "
-                      "memory): kind from the reason text, no backtrace"),
-                  Diagnostic::SEVERITY_INFO);
+    AddDiagnostic(
+        report, "scx_exit",
+        absl::NotFoundError("exit info taken from the console (not in guest "
+                            "memory): kind from the reason text, no backtrace"),
+        Diagnostic::SEVERITY_INFO);
   }
   if (report.kernel_log().records_size() == 0 &&
       !report.console_tail().empty()) {
     *report.mutable_kernel_log() = KernelLogFromConsole(report.console_tail());
-    AddDiagnostic(report, "kernel_log",
-                  absl::NotFoundError(
-                      "printk ring buffer not read: log records are the "
-                      "console tail"),
-                  Diagnostic::SEVERITY_INFO);
+    AddDiagnostic(
+        report, "kernel_log",
+        absl::NotFoundError("printk ring buffer not read: log records are the "
+                            "console tail"),
+        Diagnostic::SEVERITY_INFO);
   }
 }
 

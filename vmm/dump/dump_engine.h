@@ -95,7 +95,7 @@ class DumpEngine {
     return absl::ToInt64Nanoseconds(t - start_);
   }
   std::optional<DumpTrigger> PollMemory(absl::Time now);
-  std::optional<DumpTrigger> PollConsole() const;
+  std::optional<DumpTrigger> PollConsole(absl::Time now) const;
   void CollectExitInfo(ktvm::report::FailureDumpReport& report);
   // What the console showed, for the parts memory could not give.
   void FillFromConsole(ktvm::report::FailureDumpReport& report) const;

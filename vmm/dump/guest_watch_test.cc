@@ -258,5 +258,27 @@ TEST(GuestWatchTest, SchedExtErrorOnTheConsoleFillsTheExitInfo) {
   EXPECT_FALSE(r.scx_exit().complete()) << "no backtrace from the console";
 }
 
+// The message line never comes (an error without a message): the console
+// trigger waits for it only briefly, then dumps without it.
+TEST(GuestWatchTest, SchedExtErrorWithoutAMessageLineStillDumps) {
+  FakeBackend fake;
+  fake.exit_after_polls = 1 << 30;
+  fake.console =
+      "[    9.1] sched_ext: BPF scheduler \"ktvm_fifo\" disabled "
+      "(runnable task stall)\n";
+  ConsoleTriggerScanner console;
+  console.Feed(fake.console);
+  std::unique_ptr<DumpEngine> engine = MakeEngine(fake, &console);
+  ASSERT_NE(engine, nullptr);
+  WatchOptions options;
+  options.timeout = absl::Seconds(30);
+  options.report_path = TmpPath("console-scx-nomsg.ktvm-dump");
+  const WatchResult result = WatchGuest(fake, engine.get(), options);
+  ASSERT_TRUE(result.report.has_value());
+  EXPECT_EQ(result.report->trigger().kind(), report::TRIGGER_KIND_STALL);
+  EXPECT_EQ(result.report->scx_exit().kind(), report::SCX_EXIT_ERROR_STALL);
+  EXPECT_TRUE(result.report->scx_exit().msg().empty());
+}
+
 }  // namespace
 }  // namespace ktvm::dump
