@@ -116,18 +116,19 @@ int32_t ScxExitKindFromReason(std::string_view reason) {
 std::optional<ConsoleEvent> ClassifyConsoleLine(std::string_view line) {
   line = WithoutCarriageReturn(line);
   ConsoleEvent event;
-  event.line = std::string(line);
   // Anywhere in the line: the panicking CPU takes the console over from
   // the printer, and the first characters of its line can be lost (seen
   // here: "[    3.326587] ernel panic - not syncing: VFS: ...").
   if (line.find(kPanicText) != std::string_view::npos) {
     event.kind = ktvm::report::TRIGGER_KIND_PANIC;
+    event.line = std::string(line);
     return event;
   }
   const std::string_view text = StripPrintkPrefix(line);
   for (const KernelReport& r : kKernelReports) {
     if (StartsKernelMessage(line, text, r.text)) {
       event.kind = r.kind;
+      event.line = std::string(line);
       return event;
     }
   }
@@ -138,6 +139,7 @@ std::optional<ConsoleEvent> ClassifyConsoleLine(std::string_view line) {
                      ? ktvm::report::TRIGGER_KIND_STALL
                      : ktvm::report::TRIGGER_KIND_SCHED_EXT_ERROR;
     event.scx_kind = kind;
+    event.line = std::string(line);
     event.scx_reason = *std::move(reason);
     event.scx_scheduler = SchedulerName(text);
     return event;
