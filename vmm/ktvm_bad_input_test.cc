@@ -4,6 +4,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -93,6 +94,29 @@ TEST(KtvmBadInputTest, BadNumbersAndChoices) {
                  "expected sipi or vmm");
   ExpectRejected(WithGuest(absl::StrCat("--cmdline ", std::string(3000, 'x'))),
                  kExitUsage, "the kernel accepts at most");
+}
+
+TEST(KtvmBadInputTest, NegativeDurations) {
+  ExpectRejected(WithGuest("--timeout -1s"), kExitUsage,
+                 "--timeout -1s: must not be negative");
+  ExpectRejected(WithGuest("--watchdog -5s"), kExitUsage,
+                 "--watchdog -5s: must not be negative");
+}
+
+// The report is written only when the run fails; a --dump path that cannot
+// take it is refused before the guest runs.
+TEST(KtvmBadInputTest, UnusableReportPath) {
+  ExpectRejected(WithGuest("--dump /nonexistent/dir/r.ktvm-dump"), kExitUsage,
+                 "/nonexistent/dir is not an existing directory");
+  const std::string file = WriteTempFile("plain_file", "x");
+  ExpectRejected(WithGuest(absl::StrCat("--dump ", file, "/r.ktvm-dump")),
+                 kExitUsage, "is not an existing directory");
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp != nullptr ? tmp : "/tmp";
+  ExpectRejected(WithGuest(absl::StrCat("--dump ", dir)), kExitUsage,
+                 "is a directory");
+  ExpectRejected(WithGuest(absl::StrCat("--dump ", dir, "/")), kExitUsage,
+                 "is a directory");
 }
 
 // Abseil's parser rejects these itself (its "ERROR: ..." line, not

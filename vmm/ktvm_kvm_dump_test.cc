@@ -2,17 +2,25 @@
 // (not Linux, so no kernel data) spinning on 2 vCPUs, ended by --timeout or
 // by SIGTERM; the report must hold both vCPUs' registers and say why kernel
 // data is missing.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -37,7 +45,7 @@ struct KtvmRun {
 // Runs ktvm on the spinning test guest, with `send_sigterm` sending it
 // SIGTERM once the guest says its vCPUs spin. Bounded at 120 s.
 KtvmRun RunSpinningGuest(const std::string& report, const std::string& timeout,
-                     bool send_sigterm) {
+                         bool send_sigterm) {
   std::vector<std::string> args = {
       kKtvm,
       "--accel=kvm",
@@ -117,6 +125,16 @@ void ExpectRegistersOnlyReport(const report::FailureDumpReport& report) {
       << report.console_tail();
 }
 
+// The path after "report" in ktvm's freeze-and-dump summary, or "".
+std::string PrintedReportPath(const std::string& output) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    absl::string_view rest = line;
+    if (!absl::ConsumePrefix(&rest, "ktvm:   report    ")) continue;
+    return std::string(rest.substr(0, rest.find(" (")));
+  }
+  return "";
+}
+
 class KtvmKvmDumpTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -160,6 +178,54 @@ TEST_F(KtvmKvmDumpTest, SigtermWritesAManualReport) {
                                 absl::StrCat("signal ", SIGTERM)))
       << report->trigger().summary();
   ExpectRegistersOnlyReport(*report);
+}
+
+// Two VMs given the same --dump path time out at the same moment: both
+// reports survive intact (the later one next to the first, under the name
+// ktvm prints), and a stale report from an earlier run is replaced, not
+// kept. No temporary file is left behind.
+TEST_F(KtvmKvmDumpTest, TwoVmsDumpingToOnePathKeepBothReports) {
+  const std::string dir = dir_ + "/shared";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/shared.ktvm-dump";
+  std::ofstream(path) << "report of an earlier run";
+  const timespec old[2] = {{1, 0}, {1, 0}};  // 1970: long before both runs
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old, 0), 0);
+
+  KtvmRun runs[2];
+  std::thread first([&] { runs[0] = RunSpinningGuest(path, "2s", false); });
+  runs[1] = RunSpinningGuest(path, "2s", false);
+  first.join();
+
+  std::vector<std::string> printed;
+  for (const KtvmRun& r : runs) {
+    EXPECT_EQ(r.code, kExitTimeout) << r.output;
+    printed.push_back(PrintedReportPath(r.output));
+    ASSERT_FALSE(printed.back().empty()) << r.output;
+    EXPECT_TRUE(absl::StartsWith(printed.back(), dir + "/shared-") ||
+                printed.back() == path)
+        << printed.back();
+  }
+  EXPECT_NE(printed[0], printed[1]);
+  EXPECT_TRUE(printed[0] == path || printed[1] == path)
+      << printed[0] << " " << printed[1];
+  for (const std::string& p : printed) {
+    absl::StatusOr<report::FailureDumpReport> report = dump::ReadReport(p);
+    ASSERT_TRUE(report.ok()) << p << ": " << report.status();
+    EXPECT_EQ(report->trigger().kind(), report::TRIGGER_KIND_TIMEOUT);
+    ExpectRegistersOnlyReport(*report);
+    absl::StatusOr<report::FailureDumpReport> json =
+        dump::ReadReport(p + ".json");
+    ASSERT_TRUE(json.ok()) << p << ".json: " << json.status();
+    EXPECT_EQ(json->header().wall_time_unix_ns(),
+              report->header().wall_time_unix_ns());
+  }
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    EXPECT_NE(entry.path().filename().string()[0], '.') << entry.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 4);  // two reports, each with its JSON twin
 }
 
 }  // namespace

@@ -13,8 +13,11 @@
 namespace ktvm::vmm::testing {
 
 KtvmResult RunKtvm(const std::string& args) {
-  const std::string cmd =
-      absl::StrCat(kKtvmBinary, " ", args, " 2>&1 </dev/null");
+  return RunKtvmCommand(kKtvmBinary, args);
+}
+
+KtvmResult RunKtvmCommand(const std::string& command, const std::string& args) {
+  const std::string cmd = absl::StrCat(command, " ", args, " 2>&1 </dev/null");
   KtvmResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return r;

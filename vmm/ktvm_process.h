@@ -20,6 +20,10 @@ struct KtvmResult {
 // Runs `vmm/ktvm <args>` through the shell with stdin from /dev/null.
 KtvmResult RunKtvm(const std::string& args);
 
+// Same with another command line in front of the args: a copy of the binary,
+// possibly behind a wrapper (e.g. "setpriv --reuid=65534 ... /tmp/d/ktvm").
+KtvmResult RunKtvmCommand(const std::string& command, const std::string& args);
+
 // Writes bytes to $TEST_TMPDIR/name and returns the path.
 std::string WriteTempFile(const std::string& name, const std::string& bytes);
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -232,12 +233,19 @@ void Machine::Finish(MachineExit exit) {
 absl::Status Machine::Start() {
   if (absl::Status s = VcpuThread::InstallKickSignal(); !s.ok()) return s;
   for (auto& vcpu : vcpus_) {
+    const std::vector<int>& unkickable_vcpus =
+        config_.unkickable_vcpus_for_testing;
+    const bool unkickable =
+        std::find(unkickable_vcpus.begin(), unkickable_vcpus.end(),
+                  vcpu->index()) != unkickable_vcpus.end();
     threads_.push_back(std::make_unique<VcpuThread>(
-        vcpu.get(), &pio_, &mmio_, [this](const VcpuStopEvent& e) {
+        vcpu.get(), &pio_, &mmio_,
+        [this](const VcpuStopEvent& e) {
           Finish({FromVcpuStop(e.reason), e.vcpu,
                   absl::StrFormat("vCPU %d: %s: %s", e.vcpu,
                                   VcpuStopReasonName(e.reason), e.detail)});
-        }));
+        },
+        unkickable));
   }
   for (auto& t : threads_) t->Start();
   return absl::OkStatus();

@@ -48,6 +48,9 @@ struct MachineConfig {
   std::function<void(std::string_view)> console;
   // Complete COM2 lines without the newline.
   std::function<void(std::string_view)> control_line;
+  // Tests only: vCPUs whose threads keep the kick signal blocked, so they
+  // cannot be parked while the guest runs without exits.
+  std::vector<int> unkickable_vcpus_for_testing;
 };
 
 struct MachineExit {

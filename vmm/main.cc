@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -192,12 +194,40 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
+    const int err = errno;
     return absl::PermissionDeniedError(
-        absl::StrFormat("%s %s: cannot be opened", what, path));
+        absl::StrFormat("%s %s: cannot be read: %s", what, path,
+                        err != 0 ? std::strerror(err) : "open failed"));
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+// --dump must name a file in an existing, writable directory (empty: the
+// default name in the working directory, checked when written).
+absl::Status CheckReportPath(const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  struct stat st;
+  if (path.back() == '/' ||
+      (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--dump %s: is a directory; name the report file", path));
+  }
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--dump %s: %s is not an existing directory", path, dir));
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--dump %s: directory %s is not writable: %s", path,
+                        dir, std::strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 // Under `bazel run` the process starts in its runfiles tree; relative paths
@@ -399,6 +429,10 @@ absl::StatusOr<RunResult> WatchBackend(backend::Backend& guest,
   dump::WatchOptions watch;
   watch.timeout = run.timeout;
   watch.report_path = absl::GetFlag(FLAGS_dump);
+  // Another ktvm started with the same --dump path may publish first; its
+  // report is kept and this one goes next to it. The second of margin covers
+  // file timestamps, which lag the clock by up to a timer tick.
+  watch.keep_reports_since = g_start - absl::Seconds(1);
   watch.json = absl::GetFlag(FLAGS_json);
   watch.resume_after_dump = absl::GetFlag(FLAGS_resume_after_dump);
   watch.manual_signal = &g_manual_signal;
@@ -608,6 +642,21 @@ int Run(const char* argv0) {
     return Fail(
         kExitUsage,
         absl::StrFormat("--ap_start %s: expected sipi or vmm", ap_start));
+  }
+  for (const auto& [name, flag] : {std::pair{"--timeout", &FLAGS_timeout},
+                                   {"--watchdog", &FLAGS_watchdog}}) {
+    if (absl::GetFlag(*flag) < absl::ZeroDuration()) {
+      return Fail(
+          kExitUsage,
+          absl::StrFormat("%s %s: must not be negative (0 means %s)", name,
+                          absl::FormatDuration(absl::GetFlag(*flag)),
+                          flag == &FLAGS_timeout ? "no limit" : "no watchdog"));
+    }
+  }
+  // The report is written at the very end of a failed run; a path that can
+  // never take it must fail now, not after the guest ran into the failure.
+  if (absl::Status s = CheckReportPath(absl::GetFlag(FLAGS_dump)); !s.ok()) {
+    return Fail(kExitUsage, std::string(s.message()));
   }
   // No inputs at all: the demo (the kernel setup fetched, the bundled
   // ktvm_fifo scheduler failing on purpose, freeze-and-dump writing a

@@ -14,6 +14,9 @@
  *                   of the 32-bit MMIO hole, then done
  *   silent          prints nothing at all: cli, then a loop with no exits
  *   cli_spin        interrupts off, spins without hlt (never parks itself)
+ *   cli_wait        like cli_spin on the boot CPU until the host writes a
+ *                   non-zero release word (spin_counters[MAX_CPUS - 1]),
+ *                   then done; the other CPUs spin
  * Guests under emulation run ~1.4 M instructions/s: keep loops short.
  */
 #include <stdint.h>
@@ -198,6 +201,13 @@ static void __attribute__((noreturn)) cli_spin(uint32_t cpu) {
   for (;;) spin_counters[cpu]++;
 }
 
+/* No exits until the host sets the release word (a plain RAM write). */
+static void cli_wait_for_release(void) {
+  __asm__ volatile("cli");
+  while (spin_counters[MAX_CPUS - 1] == 0) spin_counters[0]++;
+  puts_port(COM2, "KTVM test-released\n");
+}
+
 static void spin(uint32_t cpu) {
   for (;;) {
     spin_counters[cpu]++;
@@ -291,6 +301,7 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   } else if (streq(action, "cli_spin")) {
     cli_spin(0);
   } else {
+    if (streq(action, "cli_wait")) cli_wait_for_release();
     if (streq(action, "port_flood")) port_flood();
     if (streq(action, "unknown_io")) unknown_io();
     puts_port(COM2, "KTVM test-done\n");

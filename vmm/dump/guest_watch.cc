@@ -18,11 +18,18 @@ void WriteReport(ktvm::report::FailureDumpReport& report,
   (void)report.SerializeToString(&bytes);
   report.mutable_timings()->set_serialize_ns(
       absl::ToInt64Nanoseconds(absl::Now() - start));
+  // A later dump of this run (--resume_after_dump) replaces this run's own
+  // report, wherever the first one had to go.
+  const bool replace_own =
+      !options.report_path.empty() && !result.report_path.empty();
   const std::string path = options.report_path.empty()
                                ? DefaultReportPath(ReportFormat::kBinary)
-                               : options.report_path;
+                           : replace_own ? result.report_path
+                                         : options.report_path;
+  const absl::Time keep_since =
+      replace_own ? absl::InfiniteFuture() : options.keep_reports_since;
   absl::StatusOr<std::string> written =
-      WriteReportAtomically(report, path, ReportFormat::kBinary);
+      WriteReportAtomically(report, path, ReportFormat::kBinary, keep_since);
   if (written.ok()) {
     result.report_path = *written;
   } else {
@@ -30,8 +37,11 @@ void WriteReport(ktvm::report::FailureDumpReport& report,
                  std::string(written.status().message()).c_str());
   }
   if (options.json) {
-    absl::StatusOr<std::string> json =
-        WriteReportAtomically(report, path + ".json", ReportFormat::kJson);
+    // Next to the binary report actually written, so the pair stays
+    // together when another run holds `path`.
+    absl::StatusOr<std::string> json = WriteReportAtomically(
+        report, (written.ok() ? *written : path) + ".json", ReportFormat::kJson,
+        keep_since);
     if (json.ok()) {
       result.json_report_path = *json;
     } else {

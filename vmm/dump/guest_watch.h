@@ -21,6 +21,9 @@ struct WatchOptions {
   absl::Duration timeout = absl::InfiniteDuration();
   // Empty: DefaultReportPath() (working directory).
   std::string report_path;
+  // A report already at report_path written at or after this time belongs
+  // to another run sharing the path and is kept (see WriteReportAtomically).
+  absl::Time keep_reports_since = absl::InfiniteFuture();
   bool json = false;
   bool resume_after_dump = false;
   // Non-zero (set from a signal handler): dump now, then stop the guest.

@@ -1,6 +1,7 @@
 #include "vmm/dump/report_writer.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -208,6 +210,26 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return bytes;
 }
 
+// Where the report goes: `path`, unless a report there was written at or
+// after `keep_since` (by another run), then the first free alternative.
+// Callers hold the directory lock.
+absl::StatusOr<std::string> PickTarget(const std::string& path,
+                                       absl::Time keep_since) {
+  constexpr int kAlternatives = 100;
+  std::string target = path;
+  for (int n = 0; n <= kAlternatives; ++n) {
+    struct stat st;
+    if (lstat(target.c_str(), &st) != 0 ||
+        absl::TimeFromTimespec(st.st_mtim) < keep_since) {
+      return target;
+    }
+    target = AlternativeReportPath(path, getpid(), n);
+  }
+  return absl::AlreadyExistsError(absl::StrFormat(
+      "%s and %d alternative names already hold reports of other runs", path,
+      kAlternatives));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> SerializeReport(const FailureDumpReport& report,
@@ -248,7 +270,7 @@ absl::StatusOr<std::string> SerializeReport(const FailureDumpReport& report,
 
 absl::StatusOr<std::string> WriteReportAtomically(
     const FailureDumpReport& report, const std::string& path,
-    ReportFormat format) {
+    ReportFormat format, absl::Time keep_reports_since) {
   if (path.empty() || path.back() == '/') {
     return absl::InvalidArgumentError(
         absl::StrFormat("report path '%s' names no file", path));
@@ -274,23 +296,50 @@ absl::StatusOr<std::string> WriteReportAtomically(
     return s;
   }
   if (absl::Status s = temp->Close(); !s.ok()) return s;
-  if (rename(temp->path().c_str(), path.c_str()) != 0) {
+  std::string dir = DirectoryOf(path);
+  // Also the lock that serialises publishing among writers of this
+  // directory. A directory that cannot be opened (no read permission, some
+  // filesystems) is published into without the lock.
+  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  Fd dir_guard(dir_fd);
+  if (dir_fd >= 0) {
+    while (flock(dir_fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  absl::StatusOr<std::string> target = PickTarget(path, keep_reports_since);
+  if (!target.ok()) return target.status();
+  if (rename(temp->path().c_str(), target->c_str()) != 0) {
     return FileError(errno, absl::StrCat("renaming ", temp->path(), " to"),
-                     path);
+                     *target);
   }
   temp->Commit();
   // The rename itself lives in the directory; fsync it so the new name
   // survives a crash. The report is complete either way, so a directory that
   // cannot be opened for fsync (some filesystems) is not an error.
-  std::string dir = DirectoryOf(path);
-  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    Fd dir_guard(dir_fd);
-    if (fsync(dir_fd) != 0 && errno != EINVAL && errno != EROFS) {
-      return FileError(errno, "fsync of directory", dir);
+  if (dir_fd >= 0 && fsync(dir_fd) != 0 && errno != EINVAL && errno != EROFS) {
+    return FileError(errno, "fsync of directory", dir);
+  }
+  return *target;
+}
+
+std::string AlternativeReportPath(const std::string& path, int pid, int n) {
+  const std::string base = BaseName(path);
+  size_t ext = std::string::npos;
+  for (const char* known : {".ktvm-dump.json", ".ktvm-dump"}) {
+    if (absl::EndsWith(base, known) && base.size() > strlen(known)) {
+      ext = path.size() - strlen(known);
+      break;
     }
   }
-  return path;
+  if (ext == std::string::npos) {
+    const size_t dot = base.rfind('.');
+    ext = dot == std::string::npos || dot == 0
+              ? path.size()
+              : path.size() - (base.size() - dot);
+  }
+  const std::string suffix =
+      n == 0 ? absl::StrCat("-", pid) : absl::StrCat("-", pid, "-", n);
+  return absl::StrCat(path.substr(0, ext), suffix, path.substr(ext));
 }
 
 std::string DefaultReportPathIn(absl::string_view dir, absl::Time now, int pid,

@@ -17,14 +17,31 @@ enum class ReportFormat { kBinary, kJson };
 
 // Serialises `report` (binary protobuf or proto3 JSON) into a temporary file
 // in the directory of `path`, fsyncs it, renames it over `path` and fsyncs
-// the directory. Returns `path`. On any error the temporary file is removed
-// and `path` keeps its previous content (or stays absent). Errors:
-// NotFound (directory missing), PermissionDenied (EACCES/EPERM/EROFS),
-// ResourceExhausted (ENOSPC/EDQUOT/EFBIG), InvalidArgument (empty path,
-// path is a directory), Internal (serialisation or other I/O failure).
+// the directory. Returns the path written. On any error the temporary file
+// is removed and `path` keeps its previous content (or stays absent).
+//
+// A report at `path` last modified at or after `keep_reports_since` is not
+// replaced: it belongs to another run (e.g. a second VM given the same
+// --dump path), so this report goes next to it as <stem>-<pid>[-<n>]<ext>
+// (ext: ".ktvm-dump", ".ktvm-dump.json" or the last extension) and that
+// path is returned. Writers of one directory decide under an flock() of the
+// directory, so two processes never pick the same name. The default
+// (InfiniteFuture) always replaces.
+//
+// Errors: NotFound (directory missing), PermissionDenied
+// (EACCES/EPERM/EROFS), ResourceExhausted (ENOSPC/EDQUOT/EFBIG),
+// InvalidArgument (empty path, path is a directory), AlreadyExists (every
+// alternative name holds a newer report), Internal (serialisation or other
+// I/O failure).
 absl::StatusOr<std::string> WriteReportAtomically(
     const ktvm::report::FailureDumpReport& report, const std::string& path,
-    ReportFormat format);
+    ReportFormat format,
+    absl::Time keep_reports_since = absl::InfiniteFuture());
+
+// The name WriteReportAtomically uses for attempt `n` (0-based) when `path`
+// holds a newer report: "/d/r.ktvm-dump", pid 7, n 0 -> "/d/r-7.ktvm-dump";
+// n 1 -> "/d/r-7-1.ktvm-dump".
+std::string AlternativeReportPath(const std::string& path, int pid, int n);
 
 // A fresh report path in `dir`:
 // <dir>/ktvm-<UTC yyyymmddThhmmss.uuuuuu>Z-<pid>[-<n>].ktvm-dump[.json].

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -314,5 +315,99 @@ TEST(ReportWriterTest, GuestStringsWithInvalidUtf8StillReadBack) {
                                   "2 string fields held invalid UTF-8"));
   }
 }
+TEST(ReportWriterTest, AlternativeNamesKeepTheExtension) {
+  EXPECT_EQ(AlternativeReportPath("/d/r.ktvm-dump", 7, 0), "/d/r-7.ktvm-dump");
+  EXPECT_EQ(AlternativeReportPath("/d/r.ktvm-dump", 7, 2),
+            "/d/r-7-2.ktvm-dump");
+  EXPECT_EQ(AlternativeReportPath("/d/r.ktvm-dump.json", 7, 0),
+            "/d/r-7.ktvm-dump.json");
+  EXPECT_EQ(AlternativeReportPath("/d.x/report", 7, 0), "/d.x/report-7");
+  EXPECT_EQ(AlternativeReportPath("r.pb", 7, 0), "r-7.pb");
+  EXPECT_EQ(AlternativeReportPath("/d/.hidden", 7, 0), "/d/.hidden-7");
+}
+
+FailureDumpReport ReportNamed(const std::string& name) {
+  FailureDumpReport r = SmallReport();
+  r.mutable_trigger()->set_summary(name);
+  return r;
+}
+
+TEST(ReportWriterTest, ANewerReportIsKeptAndAnOlderOneReplaced) {
+  const std::string dir = TestDir("keep");
+  const std::string path = dir + "/r.ktvm-dump";
+  const absl::Time run_start = absl::Now() - absl::Seconds(1);
+  ASSERT_TRUE(WriteReportAtomically(ReportNamed("other run"), path,
+                                    ReportFormat::kBinary)
+                  .ok());
+  // Written after run_start: another run's report, kept.
+  absl::StatusOr<std::string> mine = WriteReportAtomically(
+      ReportNamed("this run"), path, ReportFormat::kBinary, run_start);
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_EQ(*mine, AlternativeReportPath(path, getpid(), 0));
+  EXPECT_EQ(ReadReport(path)->trigger().summary(), "other run");
+  EXPECT_EQ(ReadReport(*mine)->trigger().summary(), "this run");
+  // A third report of yet another run takes the next free name.
+  absl::StatusOr<std::string> third = WriteReportAtomically(
+      ReportNamed("third"), path, ReportFormat::kBinary, run_start);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(*third, AlternativeReportPath(path, getpid(), 1));
+
+  // Older than the run: a stale report of an earlier run, replaced.
+  const timespec old[2] = {{1, 0}, {1, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), old, 0), 0);
+  absl::StatusOr<std::string> replaced = WriteReportAtomically(
+      ReportNamed("replaces"), path, ReportFormat::kBinary, run_start);
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_EQ(*replaced, path);
+  EXPECT_EQ(ReadReport(path)->trigger().summary(), "replaces");
+  EXPECT_EQ(ListDir(dir).size(), 3u);
+}
+
+// Two processes publish to one path at the same instant, many times: every
+// report survives intact under its own name and no temporary file remains.
+TEST(ReportWriterTest, TwoProcessesWritingOnePathKeepBothReports) {
+  constexpr int kRounds = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string dir = TestDir(absl::StrCat("race", round));
+    const std::string path = dir + "/r.ktvm-dump";
+    const absl::Time run_start = absl::Now() - absl::Seconds(1);
+    int go[2];
+    ASSERT_EQ(pipe(go), 0);
+    std::vector<pid_t> children;
+    for (int child = 0; child < 2; ++child) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        close(go[1]);
+        char byte;
+        // Both start when the parent closes the pipe.
+        if (read(go[0], &byte, 1) < 0) _exit(10);
+        absl::StatusOr<std::string> written =
+            WriteReportAtomically(ReportNamed(absl::StrCat("child ", child)),
+                                  path, ReportFormat::kBinary, run_start);
+        _exit(written.ok() ? 0 : 11);
+      }
+      children.push_back(pid);
+    }
+    close(go[0]);
+    close(go[1]);
+    for (pid_t pid : children) {
+      int status = 0;
+      ASSERT_EQ(waitpid(pid, &status, 0), pid);
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    }
+    std::vector<std::string> names = ListDir(dir);
+    ASSERT_EQ(names.size(), 2u) << round;
+    std::vector<std::string> summaries;
+    for (const std::string& name : names) {
+      EXPECT_NE(name[0], '.') << name;
+      absl::StatusOr<FailureDumpReport> r = ReadReport(dir + "/" + name);
+      ASSERT_TRUE(r.ok()) << name << ": " << r.status();
+      summaries.push_back(r->trigger().summary());
+    }
+    std::sort(summaries.begin(), summaries.end());
+    EXPECT_EQ(summaries, (std::vector<std::string>{"child 0", "child 1"}));
+  }
+}
+
 }  // namespace
 }  // namespace ktvm::dump

@@ -28,6 +28,14 @@ absl::StatusOr<std::string> ReadHostFile(const std::string& path,
         "%s \"%s\" does not exist or is not a regular file", role, path));
   }
   std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    // The user named a file ktvm may not read (mode, ACL): their input to
+    // fix, like a missing file.
+    const int err = errno;
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s \"%s\" cannot be read: %s", role, path,
+                        err != 0 ? std::strerror(err) : "open failed"));
+  }
   std::stringstream buf;
   buf << in.rdbuf();
   if (!in.good() && !in.eof()) {

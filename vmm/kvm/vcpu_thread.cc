@@ -69,10 +69,18 @@ void VcpuThread::Start() {
   thread_ = std::thread([this] { Loop(); });
 }
 
+// kvm_run.immediate_exit is shared by the kicking thread, the vCPU thread
+// and KVM: atomic accesses (a plain store here raced with the vCPU thread's
+// reset, as TSan showed).
+std::atomic_ref<uint8_t> VcpuThread::ImmediateExit() {
+  return std::atomic_ref<uint8_t>(vcpu_->run()->immediate_exit);
+}
+
 void VcpuThread::Kick() {
   // immediate_exit covers the window before the thread enters KVM_RUN; the
-  // signal interrupts a KVM_RUN already in progress.
-  vcpu_->run()->immediate_exit = 1;
+  // signal interrupts a KVM_RUN already in progress. Release: a vCPU thread
+  // that consumes this flag also sees the stop/pause request stored before.
+  ImmediateExit().store(1, std::memory_order_release);
   if (running_.load()) {
     const pthread_t t = native_.load();
     if (t != pthread_t{}) pthread_kill(t, KickSignal());
@@ -150,10 +158,10 @@ void VcpuThread::Report(VcpuStopReason reason, std::string detail) {
 
 void VcpuThread::Loop() {
   native_ = pthread_self();
-  sigset_t unblock;
-  sigemptyset(&unblock);
-  sigaddset(&unblock, KickSignal());
-  pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+  sigset_t kick;
+  sigemptyset(&kick);
+  sigaddset(&kick, KickSignal());
+  pthread_sigmask(kick_blocked_ ? SIG_BLOCK : SIG_UNBLOCK, &kick, nullptr);
   while (!stop_.load()) {
     if (pause_.load()) {
       Park();
@@ -161,7 +169,9 @@ void VcpuThread::Loop() {
     }
     const absl::Status s = vcpu_->Run();
     if (absl::IsCancelled(s)) {
-      vcpu_->run()->immediate_exit = 0;
+      // Acquire pairs with Kick(): if this clears a newer kick, the loop
+      // condition below sees the request that came with it.
+      ImmediateExit().exchange(0, std::memory_order_acq_rel);
       continue;  // kicked: the flags decide what happens next
     }
     if (!s.ok()) {

@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <thread>
@@ -61,8 +62,16 @@ class VcpuThread {
   static absl::Status InstallKickSignal();
   static int KickSignal();
 
-  VcpuThread(Vcpu* vcpu, IoBus* pio, IoBus* mmio, StopFn on_stop)
-      : vcpu_(vcpu), pio_(pio), mmio_(mmio), on_stop_(std::move(on_stop)) {}
+  // `kick_blocked` (tests only) keeps the kick signal blocked on this
+  // thread: a guest loop without exits then never returns from KVM_RUN, the
+  // "vCPU that will not park" that Freeze must survive.
+  VcpuThread(Vcpu* vcpu, IoBus* pio, IoBus* mmio, StopFn on_stop,
+             bool kick_blocked = false)
+      : vcpu_(vcpu),
+        pio_(pio),
+        mmio_(mmio),
+        on_stop_(std::move(on_stop)),
+        kick_blocked_(kick_blocked) {}
   VcpuThread(const VcpuThread&) = delete;
   VcpuThread& operator=(const VcpuThread&) = delete;
   ~VcpuThread();
@@ -83,6 +92,7 @@ class VcpuThread {
   bool running() const { return running_.load(); }
 
  private:
+  std::atomic_ref<uint8_t> ImmediateExit();
   void Kick();
   void Loop();
   // False when the loop must end.
@@ -94,6 +104,7 @@ class VcpuThread {
   IoBus* pio_;
   IoBus* mmio_;
   StopFn on_stop_;
+  const bool kick_blocked_;
   std::thread thread_;
   std::atomic<pthread_t> native_{};
   std::atomic<bool> started_{false};
