@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -136,6 +137,52 @@ void ExpectTaskPayloads(const report::SdtAllocatorSnapshot& tasks) {
   }
 }
 
+// The pid in "injected error after N enqueues (pid P)"; -1 if absent.
+int ErrorPid(const std::string& msg) {
+  const size_t at = msg.find("(pid ");
+  if (at == std::string::npos) return -1;
+  return std::atoi(msg.c_str() + at + 5);
+}
+
+// enqueues_by_pid (PERCPU_HASH): one count per CPU per pid, keys and values
+// rendered through the program BTF; the pid that hit the error was counted
+// before scx_bpf_error, and no more enqueues are counted than happened.
+// recent_pids (QUEUE): the last 8 enqueued pids, raw 4-byte values (libbpf
+// creates QUEUE/STACK maps without BTF).
+void ExpectEnqueueMaps(const FailureDumpReport& r, int error_pid,
+                       uint64_t nr_enqueues) {
+  const report::BpfMap* by_pid = MapEndingWith(r, "enqueues_by_pid");
+  ASSERT_NE(by_pid, nullptr);
+  EXPECT_EQ(by_pid->type(), report::BPF_MAP_TYPE_PERCPU_HASH);
+  EXPECT_GT(by_pid->entries_size(), 0);
+  uint64_t total = 0, error_pid_count = 0;
+  for (const report::BpfMapEntry& entry : by_pid->entries()) {
+    ASSERT_EQ(entry.key().kind_case(), RenderedValue::kIntValue)
+        << entry.DebugString();
+    ASSERT_EQ(entry.percpu_values_size(), kCpus) << entry.DebugString();
+    uint64_t sum = 0;
+    for (const RenderedValue& v : entry.percpu_values()) {
+      ASSERT_EQ(v.kind_case(), RenderedValue::kUintValue) << v.DebugString();
+      sum += v.uint_value();
+    }
+    EXPECT_GT(sum, 0u) << entry.DebugString();
+    total += sum;
+    if (entry.key().int_value() == error_pid) error_pid_count = sum;
+  }
+  EXPECT_LE(total, nr_enqueues);
+  EXPECT_GE(error_pid_count, 1u) << "pid " << error_pid;
+  const report::BpfMap* recent = MapEndingWith(r, "recent_pids");
+  ASSERT_NE(recent, nullptr);
+  EXPECT_EQ(recent->type(), report::BPF_MAP_TYPE_QUEUE);
+  ASSERT_EQ(recent->entries_size(), 8) << recent->DebugString();
+  for (const report::BpfMapEntry& entry : recent->entries()) {
+    ASSERT_EQ(entry.value().bytes_value().size(), 4u) << entry.DebugString();
+    int32_t pid = 0;
+    std::memcpy(&pid, entry.value().bytes_value().data(), 4);
+    EXPECT_GT(pid, 0) << entry.DebugString();
+  }
+}
+
 void ExpectFrozenGuestState(const FailureDumpReport& r) {
   EXPECT_EQ(r.header().backend(), report::BACKEND_QEMU_TCG);
   EXPECT_FALSE(r.header().kernel_release().empty());
@@ -181,6 +228,20 @@ TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
     saw_error_frame |= absl::StrContains(f.symbol(), "scx_bpf_error");
   }
   EXPECT_TRUE(saw_error_frame) << e.DebugString();
+  // scx_bpf_error was called from the enqueue program: its frame carries
+  // the name the kernel's kallsyms gives it, not a bare address.
+  const report::BacktraceFrame* enqueue_frame = nullptr;
+  for (const auto& f : e.backtrace()) {
+    if (f.bpf_program() == "ktvm_enqueue") enqueue_frame = &f;
+  }
+  ASSERT_NE(enqueue_frame, nullptr) << e.DebugString();
+  EXPECT_TRUE(absl::StartsWith(enqueue_frame->symbol(), "bpf_prog_"))
+      << enqueue_frame->DebugString();
+  EXPECT_TRUE(absl::EndsWith(enqueue_frame->symbol(), "_ktvm_enqueue"))
+      << enqueue_frame->DebugString();
+  EXPECT_EQ(enqueue_frame->module(), "bpf");
+  EXPECT_GT(enqueue_frame->bpf_prog_id(), 0u);
+  EXPECT_LT(enqueue_frame->offset(), enqueue_frame->symbol_size());
   ExpectFrozenGuestState(*r);
   // A polled trigger: the window between the last clean poll and the one
   // that saw the error kind is recorded (a few ms at most, unless this
@@ -203,6 +264,7 @@ TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
   const RenderedValue* live = Member(section, "nr_live_tasks");
   ASSERT_NE(live, nullptr);
   EXPECT_GT(live->uint_value(), 0u);
+  ExpectEnqueueMaps(*r, ErrorPid(e.msg()), enqueues->uint_value());
   // .rodata holds the mode the loader chose (KTVM_MODE_ERROR = 1).
   const report::BpfMap* rodata = MapEndingWith(*r, ".rodata");
   ASSERT_NE(rodata, nullptr);

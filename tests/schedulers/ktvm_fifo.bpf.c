@@ -61,6 +61,23 @@ struct {
 	__type(value, struct task_slot);
 } task_slots SEC(".maps");
 
+/* Enqueues per pid, counted on the enqueuing CPU: gives failure dumps a
+ * PERCPU_HASH to render (one value per CPU per pid). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __s32);
+	__type(value, __u64);
+} enqueues_by_pid SEC(".maps");
+
+/* The pids of the last KTVM_RECENT_PIDS enqueues, oldest first (a push to
+ * the full queue drops the oldest): a QUEUE map for failure dumps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, KTVM_RECENT_PIDS);
+	__type(value, __s32);
+} recent_pids SEC(".maps");
+
 /* The allocator of every task context (named so a dump can find it). */
 struct scx_allocator task_allocator;
 
@@ -118,6 +135,18 @@ static bool is_stall_target(struct task_struct *p)
 	return true;
 }
 
+static void count_enqueue(__s32 pid)
+{
+	__u64 one = 1, *count;
+
+	count = bpf_map_lookup_elem(&enqueues_by_pid, &pid);
+	if (count)
+		(*count)++;
+	else
+		bpf_map_update_elem(&enqueues_by_pid, &pid, &one, BPF_NOEXIST);
+	bpf_map_push_elem(&recent_pids, &pid, BPF_EXIST);
+}
+
 void BPF_STRUCT_OPS(ktvm_enqueue, struct task_struct *p, __u64 enq_flags)
 {
 	struct ktvm_task_ctx __arena *tctx;
@@ -128,6 +157,7 @@ void BPF_STRUCT_OPS(ktvm_enqueue, struct task_struct *p, __u64 enq_flags)
 	tctx = task_ctx(p);
 	if (tctx)
 		tctx->counter++;
+	count_enqueue(p->pid);
 
 	if (mode == KTVM_MODE_ERROR && n == error_after_enqueues)
 		ktvm_error2("injected error after %llu enqueues (pid %d)",

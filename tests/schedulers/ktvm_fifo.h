@@ -17,6 +17,9 @@ enum ktvm_fifo_mode {
 /* Written into every task context; the dump engine looks for it. */
 #define KTVM_TASK_MAGIC 0xfeedc0deU
 
+/* Entries of the recent_pids QUEUE map (the last enqueued pids). */
+#define KTVM_RECENT_PIDS 8
+
 /* The per-task payload the sdt allocator hands out (named fields so a dump
  * can render them). */
 struct ktvm_task_ctx {

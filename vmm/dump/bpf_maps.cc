@@ -29,6 +29,7 @@ struct Offsets {
   uint64_t btf_data, btf_data_size, btf_base;
   uint64_t array_value, array_elem_size;
   uint64_t htab_buckets, htab_n_buckets, bucket_size, elem_key;
+  uint64_t qs_head, qs_tail, qs_size, qs_elements;
 };
 
 absl::StatusOr<Offsets> ResolveOffsets(const GuestKernel& k) {
@@ -57,6 +58,10 @@ absl::StatusOr<Offsets> ResolveOffsets(const GuestKernel& k) {
            Field{&o.htab_buckets, "bpf_htab", "buckets"},
            Field{&o.htab_n_buckets, "bpf_htab", "n_buckets"},
            Field{&o.elem_key, "htab_elem", "key"},
+           Field{&o.qs_head, "bpf_queue_stack", "head"},
+           Field{&o.qs_tail, "bpf_queue_stack", "tail"},
+           Field{&o.qs_size, "bpf_queue_stack", "size"},
+           Field{&o.qs_elements, "bpf_queue_stack", "elements"},
        }) {
     absl::StatusOr<uint64_t> offset = k.Offset(f.type, f.member);
     if (!offset.ok()) {
@@ -124,7 +129,15 @@ class MapReader {
         break;
       case ktvm::report::BPF_MAP_TYPE_HASH:
       case ktvm::report::BPF_MAP_TYPE_LRU_HASH:
-        ReadHash(map, btf, key_type_id, out);
+        ReadHash(map, btf, key_type_id, out, /*percpu=*/false);
+        break;
+      case ktvm::report::BPF_MAP_TYPE_PERCPU_HASH:
+      case ktvm::report::BPF_MAP_TYPE_LRU_PERCPU_HASH:
+        ReadHash(map, btf, key_type_id, out, /*percpu=*/true);
+        break;
+      case ktvm::report::BPF_MAP_TYPE_QUEUE:
+      case ktvm::report::BPF_MAP_TYPE_STACK:
+        ReadQueueStack(map, btf, out);
         break;
       default:
         out.set_note("values of this map type are not captured");
@@ -247,7 +260,7 @@ class MapReader {
   }
 
   void ReadHash(uint64_t map, const struct ::btf* btf, uint32_t key_type_id,
-                BpfMap& out) {
+                BpfMap& out, bool percpu) {
     absl::StatusOr<uint64_t> buckets = k_.ReadU64(map + o_.htab_buckets);
     absl::StatusOr<uint32_t> n_buckets = k_.ReadU32(map + o_.htab_n_buckets);
     if (!buckets.ok() || !n_buckets.ok()) {
@@ -260,8 +273,13 @@ class MapReader {
       out.set_note(absl::StrFormat("n_buckets %d is implausible", *n_buckets));
       return;
     }
+    // The value (or, per-CPU, the pointer to the per-CPU values) follows
+    // the key rounded up to 8 bytes (hashtab.c; per-CPU since 6.14: older
+    // kernels put the pointer right after an unaligned key).
     const uint64_t value_offset = o_.elem_key + ((out.key_size() + 7) & ~7ULL);
-    uint64_t found = 0;
+    std::vector<uint64_t> cpu_offsets;
+    if (percpu) cpu_offsets = PerCpuOffsets();
+    uint64_t found = 0, torn = 0, torn_values = 0;
     for (uint32_t b = 0; b < *n_buckets; ++b) {
       absl::StatusOr<uint64_t> node = k_.ReadU64(*buckets + b * o_.bucket_size);
       if (!node.ok()) {
@@ -279,13 +297,29 @@ class MapReader {
         if (static_cast<size_t>(out.entries_size()) < limits_.max_entries) {
           absl::StatusOr<std::vector<uint8_t>> key =
               ReadValue(elem + o_.elem_key, out.key_size());
-          absl::StatusOr<std::vector<uint8_t>> value =
-              ReadValue(elem + value_offset, out.value_size());
-          if (key.ok() && value.ok()) {
-            ktvm::report::BpfMapEntry* entry = out.add_entries();
-            *entry->mutable_key() = Render(btf, key_type_id, *key);
-            *entry->mutable_value() =
-                Render(btf, out.btf_value_type_id(), *value);
+          if (!key.ok()) {
+            ++torn;
+          } else if (percpu) {
+            absl::StatusOr<uint64_t> pptr = k_.ReadU64(elem + value_offset);
+            if (pptr.ok()) {
+              ktvm::report::BpfMapEntry* entry = out.add_entries();
+              *entry->mutable_key() = Render(btf, key_type_id, *key);
+              torn_values +=
+                  ReadPerCpuValues(*pptr, cpu_offsets, btf, out, *entry);
+            } else {
+              ++torn;
+            }
+          } else {
+            absl::StatusOr<std::vector<uint8_t>> value =
+                ReadValue(elem + value_offset, out.value_size());
+            if (value.ok()) {
+              ktvm::report::BpfMapEntry* entry = out.add_entries();
+              *entry->mutable_key() = Render(btf, key_type_id, *key);
+              *entry->mutable_value() =
+                  Render(btf, out.btf_value_type_id(), *value);
+            } else {
+              ++torn;
+            }
           }
         }
         absl::StatusOr<uint64_t> next = k_.ReadU64(elem);  // hash_node.next
@@ -294,6 +328,75 @@ class MapReader {
       }
     }
     out.set_entries_omitted(found - out.entries_size());
+    if (torn != 0 || torn_values != 0) {
+      diagnostics_.push_back(Problem(
+          absl::StrFormat("bpf_maps[%s]", out.name()),
+          absl::DataLossError(absl::StrFormat(
+              "%d elements with an unreadable key or value left out, %d "
+              "per-CPU values unreadable (left empty)",
+              torn, torn_values))));
+    }
+  }
+
+  // One value per CPU at pptr + __per_cpu_offset[cpu]; an unreadable one is
+  // left empty so the index still names the CPU. Returns how many were.
+  uint64_t ReadPerCpuValues(uint64_t pptr,
+                            const std::vector<uint64_t>& cpu_offsets,
+                            const struct ::btf* btf, const BpfMap& map,
+                            ktvm::report::BpfMapEntry& entry) {
+    uint64_t unreadable = 0;
+    for (uint64_t cpu_offset : cpu_offsets) {
+      absl::StatusOr<std::vector<uint8_t>> value =
+          ReadValue(pptr + cpu_offset, map.value_size());
+      if (!value.ok()) {
+        ++unreadable;
+        *entry.add_percpu_values() = RenderedValue();
+        continue;
+      }
+      *entry.add_percpu_values() = Render(btf, map.btf_value_type_id(), *value);
+    }
+    return unreadable;
+  }
+
+  // QUEUE and STACK (queue_stack_maps.c): a ring of size = max_entries + 1
+  // slots of value_size bytes; a queue pops at tail and pushes at head, a
+  // stack pushes and pops at head. Entries are listed in pop order, key =
+  // position (0 = the next value a pop would return).
+  void ReadQueueStack(uint64_t map, const struct ::btf* btf, BpfMap& out) {
+    absl::StatusOr<uint32_t> head = k_.ReadU32(map + o_.qs_head);
+    absl::StatusOr<uint32_t> tail = k_.ReadU32(map + o_.qs_tail);
+    absl::StatusOr<uint32_t> size = k_.ReadU32(map + o_.qs_size);
+    if (!head.ok() || !tail.ok() || !size.ok()) {
+      out.set_note("queue/stack header unreadable");
+      return;
+    }
+    if (*size != uint64_t{out.max_entries()} + 1 || *head >= *size ||
+        *tail >= *size) {
+      out.set_note(absl::StrFormat(
+          "queue/stack header is torn: head %d tail %d size %d for "
+          "max_entries %d",
+          *head, *tail, *size, out.max_entries()));
+      return;
+    }
+    const bool stack = out.type() == ktvm::report::BPF_MAP_TYPE_STACK;
+    const uint64_t count = (*head + *size - *tail) % *size;
+    const uint64_t shown = std::min<uint64_t>(count, limits_.max_entries);
+    out.set_entries_omitted(count - shown);
+    for (uint64_t i = 0; i < shown; ++i) {
+      const uint64_t slot =
+          stack ? (*head + *size - 1 - i) % *size : (*tail + i) % *size;
+      absl::StatusOr<std::vector<uint8_t>> value = ReadValue(
+          map + o_.qs_elements + slot * out.value_size(), out.value_size());
+      if (!value.ok()) {
+        out.set_note(
+            absl::StrFormat("slot %d: %s", slot, value.status().message()));
+        out.set_entries_omitted(count - out.entries_size());
+        return;
+      }
+      ktvm::report::BpfMapEntry* entry = out.add_entries();
+      entry->mutable_key()->set_uint_value(i);
+      *entry->mutable_value() = Render(btf, out.btf_value_type_id(), *value);
+    }
   }
 
   // Global-data maps: their value type is a DATASEC of the program BTF.

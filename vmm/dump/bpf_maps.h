@@ -1,8 +1,9 @@
 // The BPF maps in the guest, rendered for the report: metadata for every
 // map in map_idr; values of ARRAY maps (global-data maps .bss/.data/.rodata
 // through the DATASEC of the program's BTF), PERCPU_ARRAY (one value per
-// CPU) and HASH/LRU_HASH (bucket chains). Other types keep metadata only,
-// with a note.
+// CPU), HASH/LRU_HASH (bucket chains), PERCPU_HASH/LRU_PERCPU_HASH (a value
+// per CPU per element) and QUEUE/STACK (in pop order). Other types keep
+// metadata only, with a note.
 #ifndef KTVM_VMM_DUMP_BPF_MAPS_H_
 #define KTVM_VMM_DUMP_BPF_MAPS_H_
 

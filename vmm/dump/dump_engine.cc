@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "vmm/dump/bpf_maps.h"
+#include "vmm/dump/bpf_symbols.h"
 #include "vmm/dump/kernel_console.h"
 #include "vmm/dump/printk_log.h"
 #include "vmm/dump/run_queues.h"
@@ -232,6 +233,27 @@ void DumpEngine::FillFromConsole(FailureDumpReport& report) const {
   }
 }
 
+void DumpEngine::NameBpfCode(FailureDumpReport& report,
+                             std::vector<Diagnostic>& diagnostics) {
+  // Only after the exit info settled: the guest no longer runs, so the
+  // programs read here are the ones the backtrace ran through.
+  absl::StatusOr<BpfSymbols> bpf =
+      ReadBpfSymbols(*kernel_, BpfSymbolLimits{}, diagnostics);
+  if (!bpf.ok()) {
+    AddDiagnostic(report, "bpf_symbols", bpf.status(),
+                  Diagnostic::SEVERITY_WARNING);
+    return;
+  }
+  if (report.has_scx_exit()) {
+    SymbolizeBpfFrames(*bpf, *report.mutable_scx_exit()->mutable_backtrace());
+  }
+  for (report::VcpuState& v : *report.mutable_vcpus()) {
+    if (!v.has_x86_64()) continue;
+    std::string in_bpf = FormatBpfAddress(*bpf, v.x86_64().rip());
+    if (!in_bpf.empty()) v.set_ip_symbol(std::move(in_bpf));
+  }
+}
+
 FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   FailureDumpReport report;
   fired_ = true;
@@ -302,6 +324,9 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
 
   CollectExitInfo(report);
 
+  std::vector<Diagnostic> diagnostics;
+  NameBpfCode(report, diagnostics);
+
   absl::StatusOr<report::KernelLog> log =
       ReadPrintkLog(*kernel_, options_.log_records);
   if (log.ok()) {
@@ -310,7 +335,6 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
     AddDiagnostic(report, "kernel_log", log.status());
   }
 
-  std::vector<Diagnostic> diagnostics;
   const absl::Time maps_start = absl::Now();
   absl::StatusOr<BpfMapsRead> maps =
       ReadBpfMaps(*kernel_, BpfMapLimits{}, diagnostics);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -99,6 +100,9 @@ class DumpEngine {
   void CollectExitInfo(ktvm::report::FailureDumpReport& report);
   // What the console showed, for the parts memory could not give.
   void FillFromConsole(ktvm::report::FailureDumpReport& report) const;
+  // Names backtrace frames and vCPU instruction pointers in BPF programs.
+  void NameBpfCode(ktvm::report::FailureDumpReport& report,
+                   std::vector<ktvm::report::Diagnostic>& diagnostics);
 
   backend::Backend& backend_;
   const DumpEngineOptions options_;

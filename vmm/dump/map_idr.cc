@@ -1,6 +1,7 @@
 #include "vmm/dump/map_idr.h"
 
 #include <cstring>
+#include <string_view>
 
 #include "absl/strings/str_format.h"
 
@@ -77,16 +78,33 @@ absl::StatusOr<std::vector<uint64_t>> WalkXArray(const GuestKernel& kernel,
   return std::move(w.out);
 }
 
-absl::StatusOr<std::vector<uint64_t>> ListBpfMaps(const GuestKernel& kernel,
-                                                  size_t max_maps,
-                                                  uint32_t* skipped_nodes) {
-  absl::StatusOr<uint64_t> idr = kernel.Symbol("map_idr");
+namespace {
+
+absl::StatusOr<std::vector<uint64_t>> ListIdr(const GuestKernel& kernel,
+                                              std::string_view idr_symbol,
+                                              size_t max_entries,
+                                              uint32_t* skipped_nodes) {
+  absl::StatusOr<uint64_t> idr = kernel.Symbol(idr_symbol);
   if (!idr.ok()) return idr.status();
   absl::StatusOr<uint64_t> head = kernel.Offset("idr", "idr_rt.xa_head");
   if (!head.ok()) return head.status();
   absl::StatusOr<uint64_t> root = kernel.ReadU64(*idr + *head);
   if (!root.ok()) return root.status();
-  return WalkXArray(kernel, *root, max_maps, skipped_nodes);
+  return WalkXArray(kernel, *root, max_entries, skipped_nodes);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint64_t>> ListBpfMaps(const GuestKernel& kernel,
+                                                  size_t max_maps,
+                                                  uint32_t* skipped_nodes) {
+  return ListIdr(kernel, "map_idr", max_maps, skipped_nodes);
+}
+
+absl::StatusOr<std::vector<uint64_t>> ListBpfPrograms(const GuestKernel& kernel,
+                                                      size_t max_programs,
+                                                      uint32_t* skipped_nodes) {
+  return ListIdr(kernel, "prog_idr", max_programs, skipped_nodes);
 }
 
 }  // namespace ktvm::dump

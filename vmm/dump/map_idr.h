@@ -1,5 +1,6 @@
-// Every BPF map the kernel holds, found through map_idr (an IDR, i.e. an
-// XArray of struct bpf_map pointers) in guest memory.
+// Every BPF map and program the kernel holds, found through map_idr and
+// prog_idr (IDRs, i.e. XArrays of struct bpf_map / struct bpf_prog
+// pointers) in guest memory.
 #ifndef KTVM_VMM_DUMP_MAP_IDR_H_
 #define KTVM_VMM_DUMP_MAP_IDR_H_
 
@@ -24,6 +25,12 @@ absl::StatusOr<std::vector<uint64_t>> WalkXArray(const GuestKernel& kernel,
 absl::StatusOr<std::vector<uint64_t>> ListBpfMaps(const GuestKernel& kernel,
                                                   size_t max_maps,
                                                   uint32_t* skipped_nodes);
+
+// Kernel addresses of struct bpf_prog for every program in prog_idr (main
+// programs only: subprograms hang off prog->aux->func[]).
+absl::StatusOr<std::vector<uint64_t>> ListBpfPrograms(const GuestKernel& kernel,
+                                                      size_t max_programs,
+                                                      uint32_t* skipped_nodes);
 
 }  // namespace ktvm::dump
 

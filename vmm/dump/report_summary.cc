@@ -38,8 +38,10 @@ std::string FormatReportSummary(const ktvm::report::FailureDumpReport& r) {
       if (f.symbol().empty()) {
         absl::StrAppendFormat(&out, "  #%d 0x%x\n", i, f.address());
       } else {
-        absl::StrAppendFormat(&out, "  #%d %s+0x%x/0x%x\n", i, f.symbol(),
-                              f.offset(), f.symbol_size());
+        absl::StrAppendFormat(
+            &out, "  #%d %s+0x%x/0x%x%s\n", i, f.symbol(), f.offset(),
+            f.symbol_size(),
+            f.module().empty() ? "" : absl::StrCat(" [", f.module(), "]"));
       }
     }
     if (e.backtrace_size() > frames) {

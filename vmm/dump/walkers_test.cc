@@ -11,79 +11,22 @@
 #include "btf/type_lookup.h"
 #include "gtest/gtest.h"
 #include "vmm/dump/bpf_maps.h"
+#include "vmm/dump/bpf_symbols.h"
 #include "vmm/dump/kernel_bootstrap.h"
 #include "vmm/dump/map_idr.h"
 #include "vmm/dump/printk_log.h"
 #include "vmm/dump/run_queues.h"
 #include "vmm/dump/scx_exit_monitor.h"
+#include "vmm/dump/testing/fake_kernel.h"
 
 namespace ktvm::dump {
 namespace {
 
-constexpr uint64_t kRamBytes = 4 << 20;
-constexpr uint64_t kPageOffset = 0xffff888000000000ull;
-// Kernel-image symbols at image offset X live at physical X.
-constexpr uint64_t kImageBase = 0xffffffff81000000ull;
-constexpr uint64_t kPhysBase = 0ull - 0x1000000ull;
-
-const struct ::btf* VmlinuxBtf() {
-  static btf::BtfPtr* btf = [] {
-    BootstrapOptions options;
-    options.bzimage_path = "external/kernel/bzImage";
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.btf_cache_dir = tmp ? tmp : "/tmp";
-    absl::StatusOr<btf::BtfPtr> b = LoadVmlinuxBtf(options);
-    return b.ok() ? new btf::BtfPtr(*std::move(b)) : new btf::BtfPtr();
-  }();
-  return btf->get();
-}
-
-class FakeKernel {
- public:
-  // Image symbols: name -> image offset (= physical address).
-  explicit FakeKernel(std::vector<std::pair<std::string, uint64_t>> syms)
-      : ram_(kRamBytes) {
-    std::vector<btf::KernelSymbol> table;
-    for (const auto& [name, off] : syms) {
-      table.push_back({name, kImageBase + off, 'D'});
-    }
-    symbols_ = btf::SymbolTable(std::move(table));
-  }
-
-  std::vector<uint8_t>& ram() { return ram_; }
-  static uint64_t Va(uint64_t pa) { return kPageOffset + pa; }
-  template <typename T>
-  void Put(uint64_t pa, T value) {
-    std::memcpy(ram_.data() + pa, &value, sizeof(T));
-  }
-  void PutBytes(uint64_t pa, std::string_view bytes) {
-    std::memcpy(ram_.data() + pa, bytes.data(), bytes.size());
-  }
-
-  const GuestKernel& Build() {
-    memory_ = *memory::GuestMemory::FromRegions({{0, kRamBytes, ram_.data()}});
-    btf::Vmcoreinfo info;
-    info.osrelease = "test";
-    info.phys_base = kPhysBase;
-    info.symbols["init_top_pgt"] = kImageBase + 0x200000;
-    kernel_ = std::make_unique<GuestKernel>(memory_, info, std::move(symbols_),
-                                            VmlinuxBtf(), kPageOffset);
-    return *kernel_;
-  }
-
- private:
-  std::vector<uint8_t> ram_;
-  btf::SymbolTable symbols_;
-  memory::GuestMemory memory_;
-  std::unique_ptr<GuestKernel> kernel_;
-};
-
-uint64_t Off(const GuestKernel& k, std::string_view type,
-             std::string_view member) {
-  absl::StatusOr<uint64_t> o = k.Offset(type, member);
-  EXPECT_TRUE(o.ok()) << type << "." << member << ": " << o.status();
-  return o.value_or(0);
-}
+using testing::FakeKernel;
+using testing::kPageOffset;
+using testing::kRamBytes;
+using testing::Off;
+using testing::VmlinuxBtf;
 
 TEST(MapIdrTest, WalksNodesInIndexOrderAndStopsAtCycles) {
   ASSERT_NE(VmlinuxBtf(), nullptr) << "no BTF from external/kernel/bzImage";
@@ -252,7 +195,9 @@ TEST(WalkerRobustnessTest, RandomMemoryNeverCrashes) {
                      {"scx_root", 0x1200},
                      {"runqueues", 0x1300},
                      {"__per_cpu_offset", 0x1400},
-                     {"nr_cpu_ids", 0x1500}});
+                     {"nr_cpu_ids", 0x1500},
+                     {"prog_idr", 0x1600},
+                     {"bpf_kallsyms", 0x1700}});
     for (size_t i = 0; i < kRamBytes; i += 8) {
       uint64_t v = rng();
       // Half the words look like direct-map pointers into this RAM.
@@ -267,6 +212,11 @@ TEST(WalkerRobustnessTest, RandomMemoryNeverCrashes) {
       EXPECT_LE(maps->maps.size(), 64u);
     }
     (void)ReadRunQueues(k, diagnostics);
+    absl::StatusOr<BpfSymbols> bpf = ReadBpfSymbols(k, {}, diagnostics);
+    if (bpf.ok()) {
+      // Programs and their subprograms, plus the capped list walk.
+      EXPECT_LE(bpf->size(), 1024u * 257u + 8192u);
+    }
     absl::StatusOr<ScxExitMonitor> scx = ScxExitMonitor::Create(k);
     ASSERT_TRUE(scx.ok()) << scx.status();
     (void)scx->PollKind();
