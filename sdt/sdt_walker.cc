@@ -270,9 +270,10 @@ void WalkSdtAllocatorInto(const SdtWalkContext& ctx,
   walker.Walk(root);
 }
 
-absl::StatusOr<std::vector<ktvm::report::SdtAllocatorSnapshot>>
-WalkProgramAllocators(SdtWalkContext ctx,
-                      absl::Span<const SectionImage> sections) {
+absl::Status WalkProgramAllocatorsInto(
+    SdtWalkContext ctx, absl::Span<const SectionImage> sections,
+    google::protobuf::RepeatedPtrField<ktvm::report::SdtAllocatorSnapshot>*
+        out) {
   absl::StatusOr<SdtAllocOffsets> offsets =
       SdtAllocOffsets::FromBtf(ctx.program_btf);
   if (!offsets.ok()) return offsets.status();
@@ -281,7 +282,6 @@ WalkProgramAllocators(SdtWalkContext ctx,
       btf::FindStructOrFwd(ctx.program_btf, "scx_allocator");
   if (!allocator_type.ok()) return allocator_type.status();
 
-  std::vector<ktvm::report::SdtAllocatorSnapshot> out;
   for (const SectionImage& section : sections) {
     absl::StatusOr<std::vector<btf::DatasecVar>> vars =
         btf::DatasecVariables(ctx.program_btf, section.name);
@@ -293,14 +293,13 @@ WalkProgramAllocators(SdtWalkContext ctx,
       }
       const uint64_t end = uint64_t{var.offset} + ctx.offsets.allocator_size;
       if (end > section.bytes.size()) {
-        ktvm::report::SdtAllocatorSnapshot snap;
+        ktvm::report::SdtAllocatorSnapshot& snap = *out->Add();
         snap.set_allocator_name(var.name);
         snap.set_error(absl::StrFormat(
             "%s: variable at offset %u (+%u bytes) lies beyond the %u-byte "
             "section image",
             section.name, var.offset, ctx.offsets.allocator_size,
             section.bytes.size()));
-        out.push_back(std::move(snap));
         continue;
       }
       const absl::Span<const uint8_t> bytes =
@@ -313,10 +312,24 @@ WalkProgramAllocators(SdtWalkContext ctx,
             ctx.program_btf, *elem_size - ctx.offsets.data_header_size,
             var.name);
       }
-      out.push_back(WalkSdtAllocator(ctx, var.name, bytes, payload));
+      WalkSdtAllocatorInto(ctx, var.name, bytes, payload, out->Add());
     }
   }
-  return out;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ktvm::report::SdtAllocatorSnapshot>>
+WalkProgramAllocators(SdtWalkContext ctx,
+                      absl::Span<const SectionImage> sections) {
+  google::protobuf::RepeatedPtrField<ktvm::report::SdtAllocatorSnapshot> walked;
+  if (absl::Status s =
+          WalkProgramAllocatorsInto(std::move(ctx), sections, &walked);
+      !s.ok()) {
+    return s;
+  }
+  return std::vector<ktvm::report::SdtAllocatorSnapshot>(
+      std::make_move_iterator(walked.begin()),
+      std::make_move_iterator(walked.end()));
 }
 
 }  // namespace ktvm::sdt

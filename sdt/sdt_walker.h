@@ -96,6 +96,13 @@ absl::StatusOr<std::vector<ktvm::report::SdtAllocatorSnapshot>>
 WalkProgramAllocators(SdtWalkContext ctx,
                       absl::Span<const SectionImage> sections);
 
+// Same, appending to `out` (e.g. the sdt_allocators field of a report that
+// lives on a google::protobuf::Arena, so the walk allocates there).
+absl::Status WalkProgramAllocatorsInto(
+    SdtWalkContext ctx, absl::Span<const SectionImage> sections,
+    google::protobuf::RepeatedPtrField<ktvm::report::SdtAllocatorSnapshot>*
+        out);
+
 }  // namespace ktvm::sdt
 
 #endif  // KTVM_SDT_SDT_WALKER_H_

@@ -256,6 +256,19 @@ void DumpEngine::NameBpfCode(FailureDumpReport& report,
 
 FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   FailureDumpReport report;
+  DumpInto(trigger, report);
+  return report;
+}
+
+google::protobuf::ArenaOptions DumpEngine::ReportArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = report_block_.data();
+  options.initial_block_size = report_block_.size();
+  return options;
+}
+
+void DumpEngine::DumpInto(const DumpTrigger& trigger,
+                          FailureDumpReport& report) {
   fired_ = true;
   // Idempotent when the guest is already stopped; the caller may have
   // resumed it since an earlier dump.
@@ -313,7 +326,7 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
                       bootstrap_error_)));
     FillFromConsole(report);
     timings->set_dump_finished_ns(SinceStart(absl::Now()));
-    return report;
+    return;
   }
   kernel_->InvalidateCaches();
   report.mutable_header()->set_kernel_release(kernel_->vmcoreinfo().osrelease);
@@ -346,13 +359,15 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   const absl::Time arena_start = absl::Now();
   const std::vector<sdt::ArenaWindow> arenas =
       SnapshotArenas(*kernel_, maps->maps, diagnostics);
-  for (report::BpfMap& m : maps->maps) *report.add_bpf_maps() = std::move(m);
+  // Moved into heap messages the report then owns: on an arena report an
+  // assignment would deep-copy every map, arena pages included.
+  for (report::BpfMap& m : maps->maps) {
+    report.mutable_bpf_maps()->AddAllocated(new report::BpfMap(std::move(m)));
+  }
   const absl::Time sdt_start = absl::Now();
   timings->set_arena_ns(absl::ToInt64Nanoseconds(sdt_start - arena_start));
-  for (report::SdtAllocatorSnapshot& s :
-       WalkSdtAllocators(*kernel_, maps->programs, arenas, diagnostics)) {
-    *report.add_sdt_allocators() = std::move(s);
-  }
+  WalkSdtAllocators(*kernel_, maps->programs, arenas,
+                    *report.mutable_sdt_allocators(), diagnostics);
   timings->set_sdt_ns(absl::ToInt64Nanoseconds(absl::Now() - sdt_start));
 
   absl::StatusOr<std::vector<report::CpuRunQueue>> rqs =
@@ -365,7 +380,6 @@ FailureDumpReport DumpEngine::Dump(const DumpTrigger& trigger) {
   for (Diagnostic& d : diagnostics) *report.add_diagnostics() = std::move(d);
   FillFromConsole(report);
   timings->set_dump_finished_ns(SinceStart(absl::Now()));
-  return report;
 }
 
 }  // namespace ktvm::dump

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "btf/btf_ptr.h"
+#include "google/protobuf/arena.h"
 #include "proto/failure_dump.pb.h"
 #include "vmm/backend/backend.h"
 #include "vmm/dump/kernel_bootstrap.h"
@@ -53,6 +54,11 @@ struct DumpTrigger {
 
 class DumpEngine {
  public:
+  // Enough for the report of a scheduler with a full sdt allocator (4096
+  // rendered entries take 2.8 MB) plus maps and log; more spills to
+  // malloc'd arena blocks.
+  static constexpr size_t kReportBlockBytes = size_t{8} << 20;
+
   // `backend` must outlive the engine. Loads the bzImage's BTF now, so a
   // dump never waits for it. Without BTF the engine still dumps registers,
   // with a diagnostic saying why kernel data is missing; Poll() then only
@@ -76,6 +82,15 @@ class DumpEngine {
   // Freezes the guest (if not yet) and collects the report. Never fails:
   // whatever cannot be read becomes a diagnostic. The guest stays frozen.
   ktvm::report::FailureDumpReport Dump(const DumpTrigger& trigger);
+  // Same, into `report`, which may live on a google::protobuf::Arena made
+  // with ReportArenaOptions(): then the thousands of sdt entry and rendered
+  // value messages are bump-allocated in memory faulted in at Create()
+  // instead of malloc'd one by one while the guest is frozen.
+  void DumpInto(const DumpTrigger& trigger,
+                ktvm::report::FailureDumpReport& report);
+  // An arena whose first block is the engine's pre-faulted buffer. At most
+  // one such arena may be alive at a time.
+  google::protobuf::ArenaOptions ReportArenaOptions();
 
   bool bootstrapped() const { return kernel_ != nullptr; }
   // False when the bzImage had no usable vmlinux BTF.
@@ -106,6 +121,9 @@ class DumpEngine {
 
   backend::Backend& backend_;
   const DumpEngineOptions options_;
+  // First block of the report arena; zero-filled (so faulted in) at
+  // construction, before any failure.
+  std::vector<char> report_block_ = std::vector<char>(kReportBlockBytes);
   const absl::Time start_;
   btf::BtfPtr btf_;
   std::unique_ptr<GuestKernel> kernel_;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/arena.h"
 #include "vmm/dump/report_summary.h"
 #include "vmm/dump/report_writer.h"
 
@@ -66,6 +67,19 @@ void WriteReport(ktvm::report::FailureDumpReport& report,
   }
 }
 
+// The report is built on an arena over the engine's pre-faulted block (see
+// DumpEngine::DumpInto); the caller's copy is made after it is written.
+void DumpOnArena(DumpEngine& engine, const DumpTrigger& trigger,
+                 const WatchOptions& options, WatchResult& result) {
+  google::protobuf::Arena arena(engine.ReportArenaOptions());
+  auto* report =
+      google::protobuf::Arena::CreateMessage<ktvm::report::FailureDumpReport>(
+          &arena);
+  engine.DumpInto(trigger, *report);
+  WriteReport(*report, options, result);
+  result.report = *report;
+}
+
 }  // namespace
 
 WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
@@ -85,9 +99,7 @@ WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
       // written anyway (without what only a live guest can give).
       if (engine != nullptr && !dumped) {
         if (std::optional<DumpTrigger> late = engine->PollAfterExit()) {
-          ktvm::report::FailureDumpReport report = engine->Dump(*late);
-          WriteReport(report, options, result);
-          result.report = std::move(report);
+          DumpOnArena(*engine, *late, options, result);
         }
       }
       result.exit = std::move(exit);
@@ -121,9 +133,7 @@ WatchResult WatchGuest(backend::Backend& guest, DumpEngine* engine,
           trigger->kind == ktvm::report::TRIGGER_KIND_TIMEOUT;
       if (engine != nullptr && !dumped) {
         dumped = true;
-        ktvm::report::FailureDumpReport report = engine->Dump(*trigger);
-        WriteReport(report, options, result);
-        result.report = std::move(report);
+        DumpOnArena(*engine, *trigger, options, result);
       }
       if (ends_run || !options.resume_after_dump) {
         (void)guest.Stop();

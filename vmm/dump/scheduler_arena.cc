@@ -59,11 +59,11 @@ std::vector<sdt::ArenaWindow> SnapshotArenas(
   return windows;
 }
 
-std::vector<ktvm::report::SdtAllocatorSnapshot> WalkSdtAllocators(
+void WalkSdtAllocators(
     const GuestKernel& kernel, const std::vector<ProgramGlobals>& programs,
     const std::vector<sdt::ArenaWindow>& arenas,
+    google::protobuf::RepeatedPtrField<ktvm::report::SdtAllocatorSnapshot>& out,
     std::vector<Diagnostic>& diagnostics) {
-  std::vector<ktvm::report::SdtAllocatorSnapshot> out;
   for (const ProgramGlobals& program : programs) {
     std::vector<sdt::SectionImage> sections;
     for (const auto& [name, bytes] : program.sections) {
@@ -74,26 +74,20 @@ std::vector<ktvm::report::SdtAllocatorSnapshot> WalkSdtAllocators(
           "sdt_allocators",
           absl::NotFoundError("no readable ARENA map to walk allocators in"),
           Diagnostic::SEVERITY_INFO));
-      return out;
+      return;
     }
     sdt::SdtWalkContext ctx;
     ctx.kernel_memory = &kernel.memory();
     // A scheduler has one arena (the kernel allows one per program).
     ctx.arena = arenas.front();
     ctx.program_btf = program.btf.get();
-    absl::StatusOr<std::vector<ktvm::report::SdtAllocatorSnapshot>> walked =
-        sdt::WalkProgramAllocators(ctx, sections);
-    if (!walked.ok()) {
-      // Most programs simply have no sdt_alloc: that is not a problem.
-      if (!absl::IsNotFound(walked.status())) {
-        diagnostics.push_back(Problem("sdt_allocators", walked.status(),
-                                      Diagnostic::SEVERITY_WARNING));
-      }
-      continue;
+    absl::Status walked = sdt::WalkProgramAllocatorsInto(ctx, sections, &out);
+    // Most programs simply have no sdt_alloc: that is not a problem.
+    if (!walked.ok() && !absl::IsNotFound(walked)) {
+      diagnostics.push_back(
+          Problem("sdt_allocators", walked, Diagnostic::SEVERITY_WARNING));
     }
-    for (auto& snapshot : *walked) out.push_back(std::move(snapshot));
   }
-  return out;
 }
 
 }  // namespace ktvm::dump

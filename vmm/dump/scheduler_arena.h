@@ -21,10 +21,13 @@ std::vector<sdt::ArenaWindow> SnapshotArenas(
     std::vector<ktvm::report::Diagnostic>& diagnostics);
 
 // Every struct scx_allocator variable in the programs' .bss/.data, walked
-// through the arena window. A program without sdt_alloc gives nothing.
-std::vector<ktvm::report::SdtAllocatorSnapshot> WalkSdtAllocators(
+// through the arena window straight into `out` (the report's field, so on a
+// report that lives on a protobuf arena the thousands of entry messages are
+// arena-allocated). A program without sdt_alloc gives nothing.
+void WalkSdtAllocators(
     const GuestKernel& kernel, const std::vector<ProgramGlobals>& programs,
     const std::vector<sdt::ArenaWindow>& arenas,
+    google::protobuf::RepeatedPtrField<ktvm::report::SdtAllocatorSnapshot>& out,
     std::vector<ktvm::report::Diagnostic>& diagnostics);
 
 }  // namespace ktvm::dump
