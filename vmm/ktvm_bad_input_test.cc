@@ -86,7 +86,7 @@ TEST(KtvmBadInputTest, BadIncludes) {
 }
 
 TEST(KtvmBadInputTest, BadNumbersAndChoices) {
-  ExpectRejected(WithGuest("--cpus 300"), kExitUsage, "exceeds the limit");
+  ExpectRejected(WithGuest("--cpus 5000"), kExitUsage, "exceeds the limit");
   ExpectRejected(WithGuest("--cpus -1"), kExitUsage, "need at least 1");
   ExpectRejected(WithGuest("--memory 0"), kExitUsage, "not a size");
   ExpectRejected(WithGuest("--memory 2000G"), kExitUsage, "not a size");

@@ -11,9 +11,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "vmm/x86_64/layout.h"
+#include "vmm/x86_64/x2apic_topology.h"
 
 namespace ktvm::vmm {
 namespace {
+
+x86_64::KvmVcpuCaps VcpuCapsOf(const KvmDevice& kvm) {
+  constexpr int kX2apicApiFlags =
+      KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
+  x86_64::KvmVcpuCaps caps;
+  caps.max_vcpus = kvm.max_vcpus();
+  caps.max_vcpu_id = kvm.CheckExtension(KVM_CAP_MAX_VCPU_ID);
+  caps.split_irqchip = kvm.CheckExtension(KVM_CAP_SPLIT_IRQCHIP) > 0;
+  caps.x2apic_api = (kvm.CheckExtension(KVM_CAP_X2APIC_API) &
+                     kX2apicApiFlags) == kX2apicApiFlags;
+  return caps;
+}
 
 // A COM2 line longer than this is cut so a guest cannot grow host memory.
 constexpr size_t kMaxControlLineBytes = 4096;
@@ -79,12 +92,11 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(MachineConfig config) {
   }
   absl::StatusOr<KvmDevice> kvm = KvmDevice::Open(config.kvm_device_path);
   if (!kvm.ok()) return kvm.status();
-  const int limit = std::min(kvm->max_vcpus(), x86_64::kMaxVcpus);
-  if (config.num_cpus > limit) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--cpus %d exceeds the limit of %d (KVM allows %d, ktvm's xAPIC "
-        "tables %d)",
-        config.num_cpus, limit, kvm->max_vcpus(), x86_64::kMaxVcpus));
+  const x86_64::VcpuLimit limit = CpuLimit(*kvm);
+  if (config.num_cpus > limit.max_vcpus) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--cpus %d exceeds the limit of %d (%s)",
+                        config.num_cpus, limit.max_vcpus, limit.factors));
   }
   absl::StatusOr<Vm> vm = Vm::Create(*kvm);
   if (!vm.ok()) return vm.status();
@@ -100,12 +112,7 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(MachineConfig config) {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s =
-          m->vm_.CreateIrqchip(/*split=*/false, x86_64::kIoapicPins);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = m->vm_.CreatePit(); !s.ok()) return s;
+  if (absl::Status s = m->SetUpIrqchip(); !s.ok()) return s;
   uint32_t slot = 0;
   for (const RamRegion& r : m->ram_.regions()) {
     if (absl::Status s =
@@ -135,9 +142,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(MachineConfig config) {
     absl::StatusOr<Vcpu> vcpu = Vcpu::Create(m->kvm_, m->vm_, i);
     if (!vcpu.ok()) return vcpu.status();
     auto owned = std::make_unique<Vcpu>(std::move(*vcpu));
-    if (absl::Status s =
-            x86_64::ConfigureVcpu(*owned, m->config_.num_cpus, *cpuid, m->boot_,
-                                  m->config_.ap_start);
+    if (absl::Status s = x86_64::ConfigureVcpu(
+            *owned, m->config_.num_cpus, *cpuid, m->boot_, m->config_.ap_start);
         !s.ok()) {
       return s;
     }
@@ -153,6 +159,46 @@ Machine::Machine(MachineConfig config, KvmDevice kvm, Vm vm, GuestRam ram)
       ram_(std::move(ram)) {}
 
 Machine::~Machine() { Stop(); }
+
+x86_64::VcpuLimit Machine::CpuLimit(const KvmDevice& kvm) {
+  return x86_64::MaxVcpus(VcpuCapsOf(kvm));
+}
+
+absl::Status Machine::SetUpIrqchip() {
+  if (!x86_64::NeedsX2apic(config_.num_cpus)) {
+    if (absl::Status s = vm_.CreateIrqchip(/*split=*/false, kIoapicNumPins);
+        !s.ok()) {
+      return s;
+    }
+    return vm_.CreatePit();
+  }
+  // APIC ids above 254: LAPICs in KVM, the IOAPIC here. There is no PIC and
+  // so no in-kernel PIT; the hardware-reduced FADT tells Linux to use
+  // neither (it takes its clock from kvmclock and the LAPIC timer).
+  if (absl::Status s = vm_.CreateIrqchip(/*split=*/true, kIoapicNumPins);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = vm_.EnableX2apicApi(); !s.ok()) return s;
+  ioapic_ = std::make_unique<Ioapic>(
+      static_cast<uint8_t>(x86_64::IoapicId(config_.num_cpus)),
+      [this](const MsiMessage& msi) {
+        // A failed injection has no caller to return to; count it.
+        absl::StatusOr<bool> sent = vm_.SignalMsi(msi.address, msi.data);
+        if (!sent.ok()) msi_errors_.fetch_add(1, std::memory_order_relaxed);
+      },
+      [this](const std::vector<IoapicRoute>& routes) {
+        std::vector<Vm::MsiRoute> kvm_routes;
+        for (const IoapicRoute& r : routes) {
+          kvm_routes.push_back(
+              {static_cast<uint32_t>(r.pin), r.msi.address, r.msi.data});
+        }
+        if (!vm_.SetMsiRoutes(kvm_routes).ok()) {
+          msi_errors_.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+  return mmio_.Register(x86_64::kIoapicAddr, kIoapicMmioSize, ioapic_.get());
+}
 
 absl::Status Machine::SetUpDevices() {
   com1_ = std::make_unique<Uart8250>(
@@ -181,6 +227,10 @@ absl::Status Machine::SetUpDevices() {
 }
 
 void Machine::RaiseIrq(int irq, bool level) {
+  if (ioapic_ != nullptr) {
+    ioapic_->SetIrq(irq, level);
+    return;
+  }
   kvm_irq_level line{};
   line.irq = irq;
   line.level = level ? 1 : 0;
@@ -246,6 +296,10 @@ absl::Status Machine::Start() {
                                   VcpuStopReasonName(e.reason), e.detail)});
         },
         unkickable));
+    if (ioapic_ != nullptr) {
+      threads_.back()->set_ioapic_eoi_handler(
+          [this](uint8_t vector) { ioapic_->EndOfInterrupt(vector); });
+    }
   }
   for (auto& t : threads_) t->Start();
   return absl::OkStatus();
@@ -346,6 +400,7 @@ IoStats Machine::io_stats() const {
   s.unknown_mmio_writes = mmio_.unknown_writes();
   s.last_unknown_port = pio_.last_unknown_addr();
   s.last_unknown_mmio = mmio_.last_unknown_addr();
+  s.msi_errors = msi_errors_.load();
   return s;
 }
 

@@ -20,6 +20,7 @@
 #include "vmm/devices/byte_ring.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/io_bus.h"
+#include "vmm/devices/ioapic.h"
 #include "vmm/devices/uart_8250.h"
 #include "vmm/kvm/guest_ram.h"
 #include "vmm/kvm/kvm_device.h"
@@ -28,6 +29,7 @@
 #include "vmm/kvm/vm.h"
 #include "vmm/x86_64/kernel_loader.h"
 #include "vmm/x86_64/vcpu_setup.h"
+#include "vmm/x86_64/x2apic_topology.h"
 
 namespace ktvm::vmm {
 
@@ -79,6 +81,8 @@ struct IoStats {
   uint64_t unknown_mmio_writes = 0;
   uint64_t last_unknown_port = 0;
   uint64_t last_unknown_mmio = 0;
+  // Split irqchip: IOAPIC interrupts or routes KVM refused.
+  uint64_t msi_errors = 0;
 };
 
 class Machine {
@@ -88,6 +92,9 @@ class Machine {
   // is missing or lacks something, Internal for everything else.
   static absl::StatusOr<std::unique_ptr<Machine>> Create(MachineConfig config);
   ~Machine();
+
+  // The largest --cpus this KVM allows, and the factors that set it.
+  static x86_64::VcpuLimit CpuLimit(const KvmDevice& kvm);
 
   absl::Status Start();
   // Blocks until the guest ends or `timeout` passes (reason kTimeout).
@@ -115,6 +122,8 @@ class Machine {
   std::string ConsoleTail(size_t max_bytes) const;
   std::vector<std::string> ControlLines() const;
   IoStats io_stats() const;
+  // True when the topology uses x2APIC (split irqchip, ktvm's IOAPIC).
+  bool split_irqchip() const { return ioapic_ != nullptr; }
   // Wall-clock ns of the guest's first write to the boot-timer port, and of
   // the first COM1 byte; 0 when not (yet) seen.
   int64_t first_boot_timer_write_ns() const {
@@ -127,6 +136,9 @@ class Machine {
 
  private:
   Machine(MachineConfig config, KvmDevice kvm, Vm vm, GuestRam ram);
+  // Full in-kernel irqchip and PIT, or for x2APIC topologies the split
+  // irqchip with ktvm's IOAPIC on the MMIO bus.
+  absl::Status SetUpIrqchip();
   absl::Status SetUpDevices();
   void OnConsole(std::string_view bytes);
   void OnControlBytes(std::string_view bytes);
@@ -143,6 +155,8 @@ class Machine {
   std::unique_ptr<Uart8250> com1_;
   std::unique_ptr<Uart8250> com2_;
   std::unique_ptr<I8042> i8042_;
+  std::unique_ptr<Ioapic> ioapic_;  // only with a split irqchip
+  std::atomic<uint64_t> msi_errors_{0};
   BootTimer boot_timer_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::unique_ptr<VcpuThread>> threads_;

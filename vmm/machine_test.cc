@@ -2,6 +2,8 @@
 // control lines, exit reasons, SMP bring-up and the freeze kick.
 #include "vmm/machine.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -11,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "vmm/kvm/kvm_device.h"
+#include "vmm/x86_64/layout.h"
 
 namespace ktvm::vmm {
 namespace {
@@ -121,6 +124,85 @@ TEST_F(MachineTest, FourVcpusWokenByInitSipi) {
   EXPECT_TRUE(HasLine(lines, "KTVM test-smp up=4 expected=4 method=sipi"))
       << Joined(lines);
 }
+
+// Either side of the xAPIC limit: 254 vCPUs keep the full in-kernel
+// irqchip and the MP table; 255 switch to x2APIC (split irqchip, ktvm's
+// IOAPIC, no MP table). The guest reports every APIC id that checked in.
+TEST_F(MachineTest, XapicLimitBoundary) {
+  for (const int cpus : {x86_64::kMaxXapicVcpus, x86_64::kMaxXapicVcpus + 1}) {
+    absl::StatusOr<std::unique_ptr<Machine>> m =
+        Machine::Create(TestGuestConfig(kBzImage, cpus, ""));
+    ASSERT_TRUE(m.ok()) << m.status();
+    const bool x2apic = cpus > x86_64::kMaxXapicVcpus;
+    EXPECT_EQ((*m)->split_irqchip(), x2apic);
+    ASSERT_TRUE((*m)->Start().ok());
+    const MachineExit exit = (*m)->Wait(absl::Seconds(120));
+    EXPECT_EQ(exit.reason, MachineExit::Reason::kI8042Reset) << exit.detail;
+    const auto lines = (*m)->ControlLines();
+    EXPECT_TRUE(HasLine(
+        lines, absl::StrCat("KTVM test-smp up=", cpus, " expected=", cpus)))
+        << Joined(lines);
+    EXPECT_TRUE(HasLine(
+        lines, absl::StrCat("KTVM test-apic x2apic=", x2apic ? 1 : 0,
+                            " madt_cpus=", cpus, " mp_cpus=", x2apic ? 0 : cpus,
+                            " seen=", cpus, " max_id=", cpus - 1)))
+        << Joined(lines);
+  }
+}
+
+// The largest topology this KVM allows (1024 on this machine's kvm_pvm),
+// capped at the test guest's 1024 CPUs, started both ways: INIT-SIPI from
+// the boot CPU through the x2APIC ICR, and by ktvm. Every x2APIC id
+// 0..N-1 must check in.
+class LargestTopologyTest
+    : public MachineTest,
+      public ::testing::WithParamInterface<x86_64::ApStart> {};
+
+TEST_P(LargestTopologyTest, EveryVcpuReachesTheGuest) {
+  absl::StatusOr<KvmDevice> kvm = KvmDevice::Open(kDefaultKvmDevicePath);
+  ASSERT_TRUE(kvm.ok()) << kvm.status();
+  const x86_64::VcpuLimit limit = Machine::CpuLimit(*kvm);
+  if (limit.max_vcpus <= x86_64::kMaxXapicVcpus) {
+    GTEST_SKIP() << "NOT RUN: this KVM allows only " << limit.max_vcpus
+                 << " vCPUs (" << limit.factors << ")";
+  }
+  constexpr int kTestGuestMaxCpus = 1024;
+  const int cpus = std::min(limit.max_vcpus, kTestGuestMaxCpus);
+  const bool vmm_start = GetParam() == x86_64::ApStart::kLongModeAtEntry;
+  MachineConfig c =
+      TestGuestConfig(kBzImage, cpus, vmm_start ? "ktvm_smp=vmm" : "");
+  c.ap_start = GetParam();
+  const absl::Time t0 = absl::Now();
+  absl::StatusOr<std::unique_ptr<Machine>> m = Machine::Create(std::move(c));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE((*m)->split_irqchip());
+  ASSERT_TRUE((*m)->Start().ok());
+  const MachineExit exit = (*m)->Wait(absl::Seconds(180));
+  std::printf("%d vCPUs (%s start, limit %d: %s): created and run in %s\n",
+              cpus, vmm_start ? "vmm" : "sipi", limit.max_vcpus,
+              limit.factors.c_str(),
+              absl::FormatDuration(absl::Now() - t0).c_str());
+  EXPECT_EQ(exit.reason, MachineExit::Reason::kI8042Reset) << exit.detail;
+  const auto lines = (*m)->ControlLines();
+  EXPECT_TRUE(
+      HasLine(lines, absl::StrCat("KTVM test-smp up=", cpus, " expected=", cpus,
+                                  " method=", vmm_start ? "vmm" : "sipi")))
+      << Joined(lines);
+  if (!vmm_start) {
+    EXPECT_TRUE(absl::StrContains(Joined(lines),
+                                  absl::StrCat(" sipi_arrived=", cpus - 1)))
+        << Joined(lines);
+  }
+  EXPECT_TRUE(HasLine(
+      lines, absl::StrCat("KTVM test-apic x2apic=1 madt_cpus=", cpus,
+                          " mp_cpus=0 seen=", cpus, " max_id=", cpus - 1)))
+      << Joined(lines);
+  EXPECT_TRUE(HasLine(lines, "KTVM test-done")) << Joined(lines);
+}
+
+INSTANTIATE_TEST_SUITE_P(ApStart, LargestTopologyTest,
+                         ::testing::Values(x86_64::ApStart::kSipi,
+                                           x86_64::ApStart::kLongModeAtEntry));
 
 TEST_F(MachineTest, TripleFaultEndsTheGuest) {
   absl::StatusOr<std::unique_ptr<Machine>> m =

@@ -73,7 +73,10 @@ ABSL_FLAG(std::vector<std::string>, include, {},
 ABSL_FLAG(std::string, guest_init, "",
           "The static guest init for generated initramfs images. Default: "
           "//vmm/guest:init from this binary's runfiles.");
-ABSL_FLAG(int, cpus, 1, "Number of vCPUs (1 up to KVM's limit, at most 254).");
+ABSL_FLAG(int, cpus, 1,
+          "Number of vCPUs: 1 up to min(KVM_CAP_MAX_VCPUS, "
+          "KVM_CAP_MAX_VCPU_ID, 4096). Above 254 the guest gets x2APIC "
+          "(split irqchip, ktvm's IOAPIC, MADT x2APIC entries).");
 ABSL_FLAG(std::string, memory, "512M",
           "Guest RAM, bytes with an optional K/M/G suffix (minimum 32M). "
           "Above 3G the rest is placed above 4 GiB (the MMIO hole).");

@@ -14,7 +14,7 @@
  */
 #define BOOT_TIMER_PORT 0x440
 #define STACK_SIZE 4096
-#define MAX_CPUS 16
+#define MAX_CPUS 1024
 #define BOOT_KIND_BZIMAGE 1
 #define BOOT_KIND_PVH 2
 #define BOOT_KIND_AP 3
@@ -115,12 +115,21 @@ pvh_long_mode:
 	jmp common64
 
 /* r12 = boot info, r13 = boot kind. Picks a stack by APIC id, read from
- * the LAPIC (CPUID's may be the host's where KVM cannot set CPUID). */
+ * the LAPIC: through MSR 0x802 when the VMM handed over in x2APIC mode
+ * (IA32_APIC_BASE bit 10; ids above 254), else from the xAPIC MMIO page. */
 common64:
-	movl $0xfee00020, %eax
+	movl $0x1b, %ecx           /* IA32_APIC_BASE */
+	rdmsr
+	testl $0x400, %eax
+	jz 1f
+	movl $0x802, %ecx          /* x2APIC id */
+	rdmsr
+	movl %eax, %ebx
+	jmp 3f
+1:	movl $0xfee00020, %eax
 	movl (%rax), %ebx
-	shrl $24, %ebx             /* LAPIC id */
-	movl %ebx, %r14d
+	shrl $24, %ebx             /* xAPIC id */
+3:	movl %ebx, %r14d
 	cmpl $MAX_CPUS, %r14d
 	jae park
 	leaq stacks(%rip), %rsp

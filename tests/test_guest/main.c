@@ -2,8 +2,9 @@
  * ktvm's test guest: a few hundred instructions of freestanding C that
  * exercise what the VMM provides. The boot CPU prints to COM1, sends
  * control lines on COM2 (the ktvm control protocol: "KTVM <event> k=v"),
- * counts CPUs in the MP table, wakes the other CPUs with INIT-SIPI-SIPI
- * (unless the VMM already started them: ktvm_smp=vmm), waits for them, and
+ * counts CPUs in the ACPI MADT (types 0 and 9) and the MP table, wakes the
+ * other CPUs with INIT-SIPI-SIPI (unless the VMM already started them:
+ * ktvm_smp=vmm), waits for them, reports which APIC ids checked in, and
  * then acts on ktvm_test=<action> from the command line:
  *   exit (default)  report test-done, then reset through the i8042
  *   spin            every CPU spins forever, bumping its counter
@@ -18,13 +19,22 @@
  *                   non-zero release word (spin_counters[MAX_CPUS - 1]),
  *                   then done; the other CPUs spin
  * Guests under emulation run ~1.4 M instructions/s: keep loops short.
+ * APs with ids from QUIET_CPUS on check in at once (state in .data, which
+ * the boot CPU does not clear) and halt: hundreds of vCPUs spinning while
+ * they wait would starve the boot CPU on a few host cores. Only APs below
+ * QUIET_CPUS wait for the boot CPU, print (unless there are more than
+ * QUIET_CPUS CPUs) and take part in the spin actions.
  */
 #include <stdint.h>
 
 #define BOOT_KIND_BZIMAGE 1
 #define BOOT_KIND_PVH 2
 #define BOOT_KIND_AP 3
-#define MAX_CPUS 16
+#define MAX_CPUS 1024
+#define QUIET_CPUS 16
+#define MSR_APIC_BASE 0x1b
+#define MSR_X2APIC_ICR 0x830
+#define APIC_BASE_X2APIC (1u << 10)
 #define COM1 0x3f8
 #define COM2 0x2f8
 #define LAPIC_BASE 0xfee00000ULL
@@ -40,8 +50,14 @@ extern void ap_entry64(void);
 
 /* .data, so it is valid before the boot CPU clears .bss. */
 static volatile uint32_t bsp_ready __attribute__((section(".data"))) = 0;
-static volatile uint32_t cpus_up;
+static volatile uint32_t aps_up __attribute__((section(".data"))) = 0;
+/* One bit per APIC id that checked in (the boot CPU's included). */
+static volatile uint64_t ids_seen[MAX_CPUS / 64]
+    __attribute__((section(".data"))) = {0};
 static volatile uint32_t print_lock;
+/* Set by the boot CPU before bsp_ready: what the APs do once up. */
+static volatile uint32_t aps_quiet;
+static volatile uint32_t aps_spin;
 /* Read by the host to see every CPU make progress. */
 volatile uint64_t spin_counters[MAX_CPUS];
 
@@ -114,6 +130,60 @@ static int streq(const char *a, const char *b) {
   return *a == *b;
 }
 
+static uint64_t rdmsr(uint32_t msr) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+  return ((uint64_t)hi << 32) | lo;
+}
+static void wrmsr(uint32_t msr, uint64_t v) {
+  __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v),
+                   "d"((uint32_t)(v >> 32)));
+}
+static int x2apic_mode(void) {
+  return (rdmsr(MSR_APIC_BASE) & APIC_BASE_X2APIC) != 0;
+}
+
+static uint8_t byte_sum(const uint8_t *p, uint32_t n) {
+  uint8_t sum = 0;
+  for (uint32_t i = 0; i < n; i++) sum += p[i];
+  return sum;
+}
+
+/* Counts enabled processors in the ACPI MADT: RSDP in the BIOS area ->
+ * XSDT -> "APIC"; local APIC (type 0) and local x2APIC (type 9) entries.
+ * Negative when a checksum is wrong, 0 when there is no MADT. */
+static int madt_cpus(void) {
+  for (uint64_t a = 0xe0000; a < 0x100000; a += 16) {
+    const uint8_t *rsdp = (const uint8_t *)a;
+    if (!starts_with((const char *)rsdp, "RSD PTR ")) continue;
+    if (byte_sum(rsdp, 36) != 0) return -1;
+    const uint8_t *xsdt = (const uint8_t *)*(const uint64_t *)(rsdp + 24);
+    const uint32_t xlen = *(const uint32_t *)(xsdt + 4);
+    if (byte_sum(xsdt, xlen) != 0) return -2;
+    for (uint32_t off = 36; off + 8 <= xlen; off += 8) {
+      const uint8_t *t = (const uint8_t *)*(const uint64_t *)(xsdt + off);
+      if (!starts_with((const char *)t, "APIC")) continue;
+      const uint32_t len = *(const uint32_t *)(t + 4);
+      if (byte_sum(t, len) != 0) return -3;
+      int cpus = 0;
+      for (uint32_t e = 44; e + 2 <= len && t[e + 1] != 0; e += t[e + 1]) {
+        if (t[e] == 0 && (*(const uint32_t *)(t + e + 4) & 1)) cpus++;
+        if (t[e] == 9 && (*(const uint32_t *)(t + e + 8) & 1)) cpus++;
+      }
+      return cpus;
+    }
+    return 0;
+  }
+  return 0;
+}
+
+static void mark_seen(uint32_t apic_id) {
+  if (apic_id < MAX_CPUS) {
+    __atomic_fetch_or(&ids_seen[apic_id / 64], 1ULL << (apic_id % 64),
+                      __ATOMIC_SEQ_CST);
+  }
+}
+
 /* Counts enabled processors in the MP table the VMM put in the BIOS area. */
 static int mp_table_cpus(void) {
   for (uint64_t a = 0xf0000; a < 0x100000; a += 16) {
@@ -159,13 +229,24 @@ static void start_aps_with_sipi(void) {
   *(uint64_t *)(TRAMPOLINE_ADDR + (tramp_cr3 - ap_trampoline)) = cr3;
   *(uint64_t *)(TRAMPOLINE_ADDR + (tramp_target - ap_trampoline)) =
       (uint64_t)ap_entry64;
-  /* INIT to all but self, then two STARTUPs at vector 0x08 (0x8000). */
+  /* INIT to all but self, then two STARTUPs at vector 0x08 (0x8000). In
+   * x2APIC mode the ICR is one MSR and the MMIO page is gone. */
+  const uint32_t init = 0x000c4500;
+  const uint32_t startup = 0x000c4600 | (TRAMPOLINE_ADDR >> 12);
+  if (x2apic_mode()) {
+    wrmsr(MSR_X2APIC_ICR, init);
+    delay(100);
+    wrmsr(MSR_X2APIC_ICR, startup);
+    delay(20);
+    wrmsr(MSR_X2APIC_ICR, startup);
+    return;
+  }
   lapic_write(LAPIC_ICR_HIGH, 0);
-  lapic_write(LAPIC_ICR_LOW, 0x000c4500);
+  lapic_write(LAPIC_ICR_LOW, init);
   delay(100);
-  lapic_write(LAPIC_ICR_LOW, 0x000c4600 | (TRAMPOLINE_ADDR >> 12));
+  lapic_write(LAPIC_ICR_LOW, startup);
   delay(20);
-  lapic_write(LAPIC_ICR_LOW, 0x000c4600 | (TRAMPOLINE_ADDR >> 12));
+  lapic_write(LAPIC_ICR_LOW, startup);
 }
 
 /* The guest never loads an IDT: the VMM's boot IDT has limit 0, so the
@@ -216,22 +297,28 @@ static void spin(uint32_t cpu) {
 }
 
 static void ap_main(uint32_t apic_id) {
-  while (!bsp_ready) pause();
-  lock();
-  puts_port(COM1, "ktvm test guest: vCPU ");
-  putu_port(COM1, apic_id, 10);
-  puts_port(COM1, " up\n");
-  unlock();
+  const int talkative = apic_id < QUIET_CPUS;
+  if (talkative) {
+    while (!bsp_ready) pause();
+    if (!aps_quiet) {
+      lock();
+      puts_port(COM1, "ktvm test guest: vCPU ");
+      putu_port(COM1, apic_id, 10);
+      puts_port(COM1, " up\n");
+      unlock();
+    }
+  }
+  mark_seen(apic_id);
   /* Counted only after printing, so the boot CPU's "N of M up" (and its
    * reset) never overtakes an AP's line. */
-  __atomic_fetch_add(&cpus_up, 1, __ATOMIC_SEQ_CST);
-  spin(apic_id);
+  __atomic_fetch_add(&aps_up, 1, __ATOMIC_SEQ_CST);
+  if (talkative && aps_spin) spin(apic_id);
+  for (;;) __asm__ volatile("cli; hlt");
 }
 
 void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   if (boot_kind == BOOT_KIND_AP || apic_id != 0) ap_main(apic_id);
-  cpus_up = 1;
-  bsp_ready = 1;
+  mark_seen(apic_id);
   const char *cmdline = "";
   if (boot_kind == BOOT_KIND_BZIMAGE && info) {
     cmdline = (const char *)(uint64_t)*(const uint32_t *)(info +
@@ -241,6 +328,15 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   }
   char action[32] = "exit";
   cmdline_value(cmdline, "ktvm_test", action, sizeof(action));
+  const int madt = madt_cpus();
+  const int mp = mp_table_cpus();
+  int expected = madt > 0 ? madt : mp;
+  if (expected < 1) expected = 1;
+  if (expected > MAX_CPUS) expected = MAX_CPUS;
+  aps_quiet = expected > QUIET_CPUS;
+  aps_spin = streq(action, "spin") || streq(action, "cli_spin") ||
+             streq(action, "silent");
+  bsp_ready = 1;
   if (streq(action, "silent")) cli_spin(0);
   const char *entry = boot_kind == BOOT_KIND_PVH ? "pvh" : "bzimage";
   lock();
@@ -259,12 +355,12 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   char smp[16] = "sipi";
   cmdline_value(cmdline, "ktvm_smp", smp, sizeof(smp));
 
-  int expected = mp_table_cpus();
-  if (expected < 1) expected = 1;
-  if (expected > MAX_CPUS) expected = MAX_CPUS;
   if (expected > 1 && streq(smp, "sipi")) start_aps_with_sipi();
-  /* Bounded wait: ~1 s of emulated instructions at most. */
-  for (int i = 0; i < 200000 && (int)cpus_up < expected; i++) pause();
+  /* Bounded wait: ~1 s of emulated instructions, more with many APs (they
+   * share the host's cores with this loop). */
+  const int64_t wait = 200000 + 2000 * (int64_t)expected;
+  for (int64_t i = 0; i < wait && (int)aps_up + 1 < expected; i++) pause();
+  const uint32_t cpus_up = aps_up + 1;
 
   lock();
   puts_port(COM1, "ktvm test guest: ");
@@ -287,6 +383,26 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
                                      (tramp_arrived - ap_trampoline)),
               10);
   }
+  putc_port(COM2, '\n');
+  /* Which ids checked in: every one of 0..expected-1 exactly when
+   * seen == expected and max_id == expected - 1. */
+  uint32_t seen = 0, max_id = 0;
+  for (uint32_t id = 0; id < MAX_CPUS; id++) {
+    if (ids_seen[id / 64] & (1ULL << (id % 64))) {
+      seen++;
+      max_id = id;
+    }
+  }
+  puts_port(COM2, "KTVM test-apic x2apic=");
+  putu_port(COM2, (uint64_t)x2apic_mode(), 10);
+  puts_port(COM2, " madt_cpus=");
+  putu_port(COM2, (uint64_t)(int64_t)madt, 10);
+  puts_port(COM2, " mp_cpus=");
+  putu_port(COM2, (uint64_t)(int64_t)mp, 10);
+  puts_port(COM2, " seen=");
+  putu_port(COM2, seen, 10);
+  puts_port(COM2, " max_id=");
+  putu_port(COM2, max_id, 10);
   putc_port(COM2, '\n');
 
   puts_port(COM2, "KTVM test-action action=");

@@ -211,6 +211,9 @@ bool VcpuThread::HandleExit() {
       return true;
     case KVM_EXIT_INTR:
       return true;
+    case KVM_EXIT_IOAPIC_EOI:
+      if (on_eoi_) on_eoi_(run->eoi.vector);
+      return true;
     case KVM_EXIT_HLT:
       // Only without an in-kernel LAPIC; ktvm always has one, so a HLT
       // exit means the vCPU halted for good.

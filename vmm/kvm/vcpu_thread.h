@@ -76,6 +76,12 @@ class VcpuThread {
   VcpuThread& operator=(const VcpuThread&) = delete;
   ~VcpuThread();
 
+  // With a split irqchip the guest's EOI of a level-triggered IOAPIC vector
+  // exits to the VMM (KVM_EXIT_IOAPIC_EOI); `on_eoi` gets the vector. Set
+  // before Start().
+  using EoiFn = std::function<void(uint8_t vector)>;
+  void set_ioapic_eoi_handler(EoiFn on_eoi) { on_eoi_ = std::move(on_eoi); }
+
   void Start();
   // Makes the loop end at its next exit; returns at once.
   void RequestStop();
@@ -105,6 +111,7 @@ class VcpuThread {
   IoBus* mmio_;
   StopFn on_stop_;
   const bool kick_blocked_;
+  EoiFn on_eoi_;
   std::thread thread_;
   std::atomic<pthread_t> native_{};
   std::atomic<bool> started_{false};

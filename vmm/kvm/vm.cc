@@ -4,8 +4,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_format.h"
+#include "vmm/kvm/kvm_abi.h"
 
 namespace ktvm::vmm {
 namespace {
@@ -50,6 +52,49 @@ absl::Status Vm::CreateIrqchip(bool split, int ioapic_pins) {
   cap.args[0] = ioapic_pins;
   if (::ioctl(fd(), KVM_ENABLE_CAP, &cap) < 0) {
     return IoctlError("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Vm::EnableX2apicApi() {
+  kvm_enable_cap cap{};
+  cap.cap = KVM_CAP_X2APIC_API;
+  cap.args[0] =
+      KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
+  if (::ioctl(fd(), KVM_ENABLE_CAP, &cap) < 0) {
+    return IoctlError("KVM_ENABLE_CAP(KVM_CAP_X2APIC_API)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Vm::SignalMsi(uint64_t address, uint32_t data) {
+  kvm_msi msi{};
+  msi.address_lo = static_cast<uint32_t>(address);
+  msi.address_hi = static_cast<uint32_t>(address >> 32);
+  msi.data = data;
+  const int r = ::ioctl(fd(), KVM_SIGNAL_MSI, &msi);
+  if (r < 0) return IoctlError("KVM_SIGNAL_MSI");
+  return r > 0;
+}
+
+absl::Status Vm::SetMsiRoutes(absl::Span<const MsiRoute> routes) {
+  // kvm_irq_routing ends in a flexible array: C layout (kvm_abi.h).
+  std::vector<uint8_t> buffer(kvm_abi::kEntriesOffset +
+                              routes.size() * sizeof(kvm_irq_routing_entry));
+  const kvm_abi::ListHeader header{static_cast<uint32_t>(routes.size()), 0};
+  std::memcpy(buffer.data(), &header, sizeof(header));
+  for (size_t i = 0; i < routes.size(); ++i) {
+    kvm_irq_routing_entry e{};
+    e.gsi = routes[i].gsi;
+    e.type = KVM_IRQ_ROUTING_MSI;
+    e.u.msi.address_lo = static_cast<uint32_t>(routes[i].address);
+    e.u.msi.address_hi = static_cast<uint32_t>(routes[i].address >> 32);
+    e.u.msi.data = routes[i].data;
+    std::memcpy(buffer.data() + kvm_abi::kEntriesOffset + i * sizeof(e), &e,
+                sizeof(e));
+  }
+  if (::ioctl(fd(), kvm_abi::kSetGsiRouting, buffer.data()) < 0) {
+    return IoctlError("KVM_SET_GSI_ROUTING");
   }
   return absl::OkStatus();
 }

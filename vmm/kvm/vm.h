@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/kvm/unique_fd.h"
 
@@ -24,8 +25,26 @@ class Vm {
   // In-kernel PIC + IOAPIC + LAPICs. With `split`, only the LAPICs are in the
   // kernel (needed for APIC ids above 254 with x2APIC).
   absl::Status CreateIrqchip(bool split, int ioapic_pins);
-  // The in-kernel i8254 PIT; Linux calibrates its timer against it.
+  // KVM_CAP_X2APIC_API: 32-bit APIC ids in LAPIC state and MSIs, and no
+  // xAPIC broadcast quirk (0xff is then an ordinary x2APIC id). Needs the
+  // split irqchip; before any vCPU exists.
+  absl::Status EnableX2apicApi();
+  // The in-kernel i8254 PIT; Linux calibrates its timer against it. KVM
+  // refuses it without the in-kernel PIC (split irqchip).
   absl::Status CreatePit();
+  // KVM_SIGNAL_MSI: `address` with destination bits 8-31 in the high word
+  // (X2APIC_API format). False when the guest blocked it (e.g. LAPIC off).
+  absl::StatusOr<bool> SignalMsi(uint64_t address, uint32_t data);
+  struct MsiRoute {
+    uint32_t gsi;
+    uint64_t address;
+    uint32_t data;
+  };
+  // KVM_SET_GSI_ROUTING with MSI routes only, replacing the table. With a
+  // split irqchip, routes for GSIs below the reserved IOAPIC pins tell KVM
+  // which vectors are level-triggered IOAPIC ones, so their EOI exits to
+  // the VMM (KVM_EXIT_IOAPIC_EOI).
+  absl::Status SetMsiRoutes(absl::Span<const MsiRoute> routes);
   absl::Status SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys_addr,
                                    uint64_t size, void* host_addr);
   // The guest's kvmclock in ns (KVM_GET_CLOCK / KVM_SET_CLOCK; needs

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/x86_64/layout.h"
 #include "vmm/x86_64/table_writer.h"
+#include "vmm/x86_64/x2apic_topology.h"
 
 namespace ktvm::vmm::x86_64 {
 namespace {
@@ -16,8 +17,16 @@ constexpr uint32_t kCreatorRevision = 1;
 constexpr uint8_t kMadtLocalApic = 0;
 constexpr uint8_t kMadtIoapic = 1;
 constexpr uint8_t kMadtLocalApicNmi = 4;
+constexpr uint8_t kMadtLocalX2apic = 9;
+constexpr uint8_t kMadtLocalX2apicNmi = 10;
 constexpr uint32_t kMadtPcatCompat = 1;  // legacy PICs present
 constexpr uint32_t kLocalApicEnabled = 1;
+// Type-0 entries hold 8-bit ids and 0xff means "all": ids from 255 on need
+// type-9 entries (ACPI 6.5, 5.2.12.12).
+constexpr int kMaxType0ApicId = 254;
+constexpr uint32_t kAllProcessorsUid32 = 0xffffffff;
+constexpr uint8_t kAllProcessorsUid8 = 0xff;
+constexpr uint8_t kLint1 = 1;
 
 constexpr uint32_t kFadtHwReducedAcpi = 1u << 20;
 constexpr uint16_t kBootArch8042 = 1u << 1;
@@ -56,10 +65,11 @@ void EndTable(TableWriter& w, size_t start) {
 }  // namespace
 
 absl::StatusOr<AcpiTables> BuildAcpiTables(int num_cpus, uint64_t base) {
-  if (num_cpus < 1 || num_cpus > kMaxVcpus) {
+  if (num_cpus < 1 || num_cpus > kMaxAcpiCpus) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("ACPI: %d CPUs outside 1..%d", num_cpus, kMaxVcpus));
+        absl::StrFormat("ACPI: %d CPUs outside 1..%d", num_cpus, kMaxAcpiCpus));
   }
+  const bool x2apic = NeedsX2apic(num_cpus);
   AcpiTables out{};
   TableWriter w;
   // RSDP; XSDT address filled once known.
@@ -94,25 +104,44 @@ absl::StatusOr<AcpiTables> BuildAcpiTables(int num_cpus, uint64_t base) {
 
   const size_t madt = BeginTable(w, "APIC", 5);
   w.U32(static_cast<uint32_t>(kLapicAddr));
-  w.U32(kMadtPcatCompat);
+  // A split irqchip has no PIC behind ports 0x20/0xa0.
+  w.U32(x2apic ? 0 : kMadtPcatCompat);
   for (int cpu = 0; cpu < num_cpus; ++cpu) {
-    w.U8(kMadtLocalApic);
-    w.U8(8);
-    w.U8(static_cast<uint8_t>(cpu));  // ACPI processor UID
-    w.U8(static_cast<uint8_t>(cpu));  // APIC id
-    w.U32(kLocalApicEnabled);
+    if (cpu <= kMaxType0ApicId) {
+      w.U8(kMadtLocalApic);
+      w.U8(8);
+      w.U8(static_cast<uint8_t>(cpu));  // ACPI processor UID
+      w.U8(static_cast<uint8_t>(cpu));  // APIC id
+      w.U32(kLocalApicEnabled);
+    } else {
+      w.U8(kMadtLocalX2apic);
+      w.U8(16);
+      w.U16(0);
+      w.U32(static_cast<uint32_t>(cpu));  // x2APIC id
+      w.U32(kLocalApicEnabled);
+      w.U32(static_cast<uint32_t>(cpu));  // ACPI processor UID
+    }
   }
   w.U8(kMadtIoapic);
   w.U8(12);
-  w.U8(static_cast<uint8_t>(num_cpus));  // IOAPIC id after the CPUs
+  w.U8(static_cast<uint8_t>(IoapicId(num_cpus)));
   w.U8(0);
   w.U32(static_cast<uint32_t>(kIoapicAddr));
   w.U32(0);  // GSI base
   w.U8(kMadtLocalApicNmi);
   w.U8(6);
-  w.U8(0xff);  // all processors
-  w.U16(0);    // flags: conforming
-  w.U8(1);     // LINT1
+  w.U8(kAllProcessorsUid8);
+  w.U16(0);  // flags: conforming
+  w.U8(kLint1);
+  if (num_cpus > kMaxType0ApicId + 1) {
+    // Linux applies type-4 NMI entries only to type-0 CPUs.
+    w.U8(kMadtLocalX2apicNmi);
+    w.U8(12);
+    w.U16(0);  // flags: conforming
+    w.U32(kAllProcessorsUid32);
+    w.U8(kLint1);
+    w.Zeros(3);
+  }
   EndTable(w, madt);
   out.madt_addr = base + madt;
 

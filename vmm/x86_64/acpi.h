@@ -1,6 +1,9 @@
 // ACPI tables: RSDP (revision 2) -> XSDT -> {FADT -> DSDT, MADT}. The MADT
-// lists one enabled local APIC per vCPU and the IOAPIC; the FADT declares a
-// hardware-reduced platform, so the kernel needs no PM timer or SCI.
+// lists one enabled local APIC per vCPU (type 0 for APIC ids up to 254,
+// type 9 "Processor Local x2APIC" above), the IOAPIC and the LINT1 NMI (also
+// as an x2APIC NMI entry when there are x2APIC CPUs); the FADT declares a
+// hardware-reduced platform, so the kernel needs no PM timer, SCI, PIC or
+// PIT (which a split irqchip does not have).
 #ifndef KTVM_VMM_X86_64_ACPI_H_
 #define KTVM_VMM_X86_64_ACPI_H_
 

@@ -1,5 +1,7 @@
 #include "vmm/x86_64/cpuid.h"
 
+#include <algorithm>
+
 namespace ktvm::vmm::x86_64 {
 namespace {
 
@@ -9,7 +11,13 @@ constexpr uint32_t kLeafTopology = 0xb;
 constexpr uint32_t kLeafTopologyV2 = 0x1f;
 
 constexpr uint32_t kEdxHtt = 1u << 28;
+constexpr uint32_t kEcxX2apic = 1u << 21;
 constexpr uint32_t kEcxHypervisor = 1u << 31;
+// Field widths: leaf 1 EBX[23:16], leaf 4 EAX[25:14] and EAX[31:26].
+constexpr uint32_t kMaxLogicalCount = 0xff;
+constexpr uint32_t kMaxCacheSharing = 0xfff;
+constexpr uint32_t kMaxCoresField = 0x3f;
+constexpr int kTopologySubleaves = 3;  // SMT, core, terminator
 
 constexpr uint32_t kLevelTypeSmt = 1;
 constexpr uint32_t kLevelTypeCore = 2;
@@ -56,25 +64,42 @@ const kvm_cpuid_entry2* FindCpuid(absl::Span<const kvm_cpuid_entry2> entries,
 std::vector<kvm_cpuid_entry2> PatchCpuid(
     absl::Span<const kvm_cpuid_entry2> supported, const CpuTopology& topo) {
   std::vector<kvm_cpuid_entry2> out(supported.begin(), supported.end());
+  if (topo.x2apic && FindCpuid(out, kLeafTopology, 0) == nullptr) {
+    for (int i = 0; i < kTopologySubleaves; ++i) {
+      kvm_cpuid_entry2 e{};
+      e.function = kLeafTopology;
+      e.index = i;
+      e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+      out.push_back(e);  // filled in by the loop below
+    }
+  }
+  const uint32_t others = topo.num_cpus - 1;
   for (kvm_cpuid_entry2& e : out) {
     switch (e.function) {
+      case 0:
+        // The guest reads leaf 0xB only when the maximum leaf reaches it.
+        if (topo.x2apic && e.eax < kLeafTopology) e.eax = kLeafTopology;
+        break;
       case kLeafFeatures:
-        e.ebx = (e.ebx & 0x0000ffffu) | (topo.apic_id << 24) |
-                ((topo.num_cpus & 0xff) << 16);
+        // Only the low 8 bits of the id fit; x2APIC guests use leaf 0xB.
+        e.ebx = (e.ebx & 0x0000ffffu) | ((topo.apic_id & 0xff) << 24) |
+                (std::min(topo.num_cpus, kMaxLogicalCount) << 16);
         if (topo.num_cpus > 1) {
           e.edx |= kEdxHtt;
         } else {
           e.edx &= ~kEdxHtt;
         }
         e.ecx |= kEcxHypervisor;
+        if (topo.x2apic) e.ecx |= kEcxX2apic;
         break;
       case kLeafCacheParams: {
         if ((e.eax & 0x1f) == 0) break;  // no more caches
         const uint32_t level = (e.eax >> 5) & 0x7;
         // Each core owns its L1/L2; the last-level cache is shared.
-        const uint32_t sharing = level >= 3 ? topo.num_cpus - 1 : 0;
-        e.eax = (e.eax & 0x3fff) | ((sharing & 0xfff) << 14) |
-                (((topo.num_cpus - 1) & 0x3f) << 26);
+        const uint32_t sharing =
+            level >= 3 ? std::min(others, kMaxCacheSharing) : 0;
+        e.eax = (e.eax & 0x3fff) | (sharing << 14) |
+                (std::min(others, kMaxCoresField) << 26);
         break;
       }
       case kLeafTopology:

@@ -15,11 +15,17 @@ namespace ktvm::vmm::x86_64 {
 struct CpuTopology {
   uint32_t apic_id;  // == vCPU index
   uint32_t num_cpus;
+  // The guest starts in x2APIC mode (ids above 254): leaf 0x1 must then
+  // advertise x2APIC and leaf 0xB must exist, since it is the only place
+  // the guest finds its full 32-bit id.
+  bool x2apic = false;
 };
 
-// Leaf 0x1: initial APIC id, logical count, HTT and the hypervisor bit;
-// leaf 0x4: cores per package and cache sharing; leaves 0xB and 0x1F: SMT and
-// core levels with x2APIC id; leaf 0x6: no turbo/ARAT claims beyond KVM's.
+// Leaf 0x1: initial APIC id (its low 8 bits), logical count (saturated at
+// 255), HTT and the hypervisor bit, x2APIC when asked; leaf 0x4: cores per
+// package and cache sharing (saturated to their 6/12-bit fields); leaves 0xB
+// and 0x1F: SMT and core levels with the x2APIC id (0xB is added when KVM
+// did not list it and the topology is x2APIC).
 std::vector<kvm_cpuid_entry2> PatchCpuid(
     absl::Span<const kvm_cpuid_entry2> supported, const CpuTopology& topo);
 

@@ -97,6 +97,65 @@ TEST(CpuidTest, TopologyLeaves) {
   EXPECT_EQ(end->edx, 5u);
 }
 
+// 1024 vCPUs, vCPU 1000: the 8-bit fields saturate or carry the low bits,
+// the x2APIC bit is on and leaf 0xB carries the full id and count.
+TEST(CpuidTest, LargeX2apicTopology) {
+  const auto out = PatchCpuid(Synthetic(), {1000, 1024, /*x2apic=*/true});
+  const kvm_cpuid_entry2* l1 = FindCpuid(out, 1, 0);
+  EXPECT_EQ(l1->ebx >> 24, 1000u & 0xff) << "initial APIC id: low 8 bits";
+  EXPECT_EQ((l1->ebx >> 16) & 0xff, 255u) << "logical count saturates";
+  EXPECT_TRUE(l1->ecx & (1u << 21)) << "x2APIC";
+  EXPECT_TRUE(l1->edx & (1u << 28)) << "HTT";
+  const kvm_cpuid_entry2* l3 = FindCpuid(out, 4, 1);
+  EXPECT_EQ(l3->eax >> 26, 63u) << "cores field saturates at 6 bits";
+  EXPECT_EQ((l3->eax >> 14) & 0xfff, 1023u) << "L3 shared by all";
+  for (uint32_t leaf : {0xbu, 0x1fu}) {
+    const kvm_cpuid_entry2* core = FindCpuid(out, leaf, 1);
+    ASSERT_NE(core, nullptr);
+    EXPECT_EQ(core->ebx, 1024u);
+    EXPECT_EQ(core->eax, 10u) << "shift covers 1024 cores";
+    EXPECT_EQ(core->edx, 1000u) << "full x2APIC id";
+  }
+}
+
+// 300 vCPUs: counts that do not fit the narrow fields are clamped, never
+// wrapped (299 & 0x3f would claim 44 cores).
+TEST(CpuidTest, NarrowFieldsSaturateInsteadOfWrapping) {
+  const auto out = PatchCpuid(Synthetic(), {299, 300, true});
+  EXPECT_EQ(FindCpuid(out, 4, 0)->eax >> 26, 63u);
+  EXPECT_EQ((FindCpuid(out, 1, 0)->ebx >> 16) & 0xff, 255u);
+  EXPECT_EQ(FindCpuid(out, 0xb, 1)->eax, 9u);
+}
+
+// A CPUID table without leaf 0xB (max basic leaf below it) gets one when
+// the topology is x2APIC: otherwise the guest could not learn ids > 255.
+TEST(CpuidTest, X2apicAddsTopologyLeafWhenMissing) {
+  const std::vector<kvm_cpuid_entry2> small = {
+      Entry(0, 0, 0xa, 0, 0, 0),
+      Entry(1, 0, 0x806f8, 0x07100800, 0x7ffafbff, 0xbfebfbff),
+  };
+  const auto xapic = PatchCpuid(small, {3, 4});
+  EXPECT_EQ(FindCpuid(xapic, 0xb, 0), nullptr) << "xAPIC: left alone";
+  EXPECT_EQ(FindCpuid(xapic, 0, 0)->eax, 0xau);
+
+  const auto out = PatchCpuid(small, {400, 512, true});
+  EXPECT_EQ(FindCpuid(out, 0, 0)->eax, 0xbu) << "max basic leaf raised";
+  const kvm_cpuid_entry2* smt = FindCpuid(out, 0xb, 0);
+  const kvm_cpuid_entry2* core = FindCpuid(out, 0xb, 1);
+  const kvm_cpuid_entry2* end = FindCpuid(out, 0xb, 2);
+  ASSERT_NE(smt, nullptr);
+  ASSERT_NE(core, nullptr);
+  ASSERT_NE(end, nullptr);
+  EXPECT_EQ((smt->ecx >> 8) & 0xff, 1u);
+  EXPECT_EQ((core->ecx >> 8) & 0xff, 2u);
+  EXPECT_EQ((end->ecx >> 8) & 0xff, 0u);
+  EXPECT_EQ(core->ebx, 512u);
+  EXPECT_EQ(core->eax, 9u);
+  EXPECT_EQ(smt->edx, 400u);
+  EXPECT_EQ(end->edx, 400u);
+  EXPECT_EQ(out.size(), small.size() + 3);
+}
+
 TEST(CpuidTest, HostLeavesPatchPerCpu) {
   const std::vector<kvm_cpuid_entry2> host = HostCpuidEntries();
   ASSERT_NE(FindCpuid(host, 0, 0), nullptr);

@@ -12,6 +12,7 @@
 #include "vmm/x86_64/page_tables.h"
 #include "vmm/x86_64/pvh.h"
 #include "vmm/x86_64/setup_header.h"
+#include "vmm/x86_64/x2apic_topology.h"
 
 namespace ktvm::vmm::x86_64 {
 namespace {
@@ -56,11 +57,14 @@ absl::StatusOr<uint64_t> WriteFirmwareTables(const GuestRam& ram,
   if (absl::Status s = ram.Write(kAcpiRsdpAddr, acpi->bytes); !s.ok()) {
     return Annotate(s, "ACPI tables");
   }
-  absl::StatusOr<std::vector<uint8_t>> mp =
-      BuildMpTable(num_cpus, kMptableAddr);
-  if (!mp.ok()) return mp.status();
-  if (absl::Status s = ram.Write(kMptableAddr, *mp); !s.ok()) {
-    return Annotate(s, "MP table");
+  // The MP table has 8-bit APIC ids; an x2APIC topology is ACPI-only.
+  if (!NeedsX2apic(num_cpus)) {
+    absl::StatusOr<std::vector<uint8_t>> mp =
+        BuildMpTable(num_cpus, kMptableAddr);
+    if (!mp.ok()) return mp.status();
+    if (absl::Status s = ram.Write(kMptableAddr, *mp); !s.ok()) {
+      return Annotate(s, "MP table");
+    }
   }
   return acpi->rsdp_addr;
 }

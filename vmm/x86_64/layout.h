@@ -42,6 +42,9 @@ inline constexpr uint64_t kLowRamEnd = 0xa0000;  // 640 KiB: VGA/BIOS above
 inline constexpr uint64_t kBiosAreaStart = 0xe0000;
 inline constexpr uint64_t kAcpiRsdpAddr = kBiosAreaStart;
 inline constexpr uint64_t kAcpiMaxBytes = 0x10000;
+// Most CPUs ktvm puts in the MADT: 4096 x2APIC ids (KVM's usual
+// KVM_CAP_MAX_VCPU_ID) fit kAcpiMaxBytes (tables_test builds them).
+inline constexpr int kMaxAcpiCpus = 4096;
 inline constexpr uint64_t kMptableAddr = 0xf0000;
 inline constexpr uint64_t kMptableMaxBytes = 0x10000;
 inline constexpr uint64_t kBiosAreaEnd = 0x100000;
@@ -56,10 +59,11 @@ inline constexpr uint64_t kLapicAddr = 0xfee00000;
 inline constexpr uint64_t kKvmIdentityMapAddr = 0xfffbc000;
 inline constexpr uint64_t kKvmTssAddr = 0xfffbd000;
 
-inline constexpr int kIoapicPins = 24;
-// xAPIC ids are 8 bits and 0xff is broadcast; more vCPUs would need x2APIC
-// MADT entries and a split irqchip, which ktvm does not do yet.
-inline constexpr int kMaxVcpus = 254;
+// ktvm numbers APIC ids by vCPU index. xAPIC ids are 8 bits with 0xff as
+// broadcast, and the MP table gives the IOAPIC the id after the last CPU:
+// up to 254 vCPUs fit the xAPIC world (in-kernel PIC/IOAPIC/PIT, MP table).
+// Beyond that ktvm switches to x2APIC (x2apic_topology.h).
+inline constexpr int kMaxXapicVcpus = 254;
 
 // Segment selectors the Linux boot protocol requires (__BOOT_CS/__BOOT_DS).
 inline constexpr uint16_t kBootCodeSelector = 0x10;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/x86_64/layout.h"
 #include "vmm/x86_64/table_writer.h"
+#include "vmm/x86_64/x2apic_topology.h"
 
 namespace ktvm::vmm::x86_64 {
 namespace {
@@ -33,9 +34,9 @@ constexpr uint32_t kCpuFeatures = 0x201;
 }  // namespace
 
 absl::StatusOr<std::vector<uint8_t>> BuildMpTable(int num_cpus, uint64_t base) {
-  if (num_cpus < 1 || num_cpus > kMaxVcpus) {
+  if (num_cpus < 1 || num_cpus > kMaxXapicVcpus) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "MP table: %d CPUs outside 1..%d", num_cpus, kMaxVcpus));
+        "MP table: %d CPUs outside 1..%d", num_cpus, kMaxXapicVcpus));
   }
   TableWriter w;
   // Floating pointer.
@@ -75,7 +76,7 @@ absl::StatusOr<std::vector<uint8_t>> BuildMpTable(int num_cpus, uint64_t base) {
   w.U8(0);
   w.Text("ISA", 6);
   ++entries;
-  const uint8_t ioapic_id = static_cast<uint8_t>(num_cpus);
+  const uint8_t ioapic_id = static_cast<uint8_t>(IoapicId(num_cpus));
   w.U8(kIoapic);
   w.U8(ioapic_id);
   w.U8(kIoapicVersion);

@@ -1,5 +1,6 @@
 // ACPI and MP tables, GDT and page tables: checksums, one entry per CPU, and
 // the descriptors KVM will load.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "vmm/x86_64/mptable.h"
 #include "vmm/x86_64/page_tables.h"
 #include "vmm/x86_64/table_writer.h"
+#include "vmm/x86_64/x2apic_topology.h"
 
 namespace ktvm::vmm::x86_64 {
 namespace {
@@ -84,7 +86,9 @@ TEST_P(TablesPerCpuTest, MpTable) {
   EXPECT_LE(b.size(), kMptableMaxBytes);
 }
 
-TEST_P(TablesPerCpuTest, Acpi) {
+class AcpiPerCpuTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(AcpiPerCpuTest, Acpi) {
   const int cpus = GetParam();
   absl::StatusOr<AcpiTables> acpi = BuildAcpiTables(cpus, kAcpiRsdpAddr);
   ASSERT_TRUE(acpi.ok()) << acpi.status();
@@ -120,36 +124,70 @@ TEST_P(TablesPerCpuTest, Acpi) {
   const uint32_t mlen = Get<uint32_t>(b, m + 4);
   EXPECT_EQ(Sum(b, m, mlen), 0);
   EXPECT_EQ(Get<uint32_t>(b, m + 36), kLapicAddr);
-  int lapics = 0, ioapics = 0, nmis = 0;
+  // PC-AT compatible PICs exist only with the full in-kernel irqchip.
+  EXPECT_EQ(Get<uint32_t>(b, m + 40), NeedsX2apic(cpus) ? 0u : 1u);
+  // Every CPU exactly once, in id order: type 0 up to id 254, type 9 after.
+  int lapics = 0, x2apics = 0, ioapics = 0, nmis = 0, x2nmis = 0;
   for (size_t e = m + 44; e < m + mlen;) {
     const uint8_t type = b[e], len = b[e + 1];
     ASSERT_GT(len, 0);
+    ASSERT_LE(e + len, m + mlen);
     if (type == 0) {
+      ASSERT_EQ(len, 8);
+      EXPECT_EQ(x2apics, 0) << "type-0 entries come first";
+      EXPECT_EQ(b[e + 2], lapics) << "processor UID";
       EXPECT_EQ(b[e + 3], lapics) << "APIC id";
       EXPECT_EQ(Get<uint32_t>(b, e + 4), 1u) << "enabled";
       ++lapics;
+    } else if (type == 9) {
+      ASSERT_EQ(len, 16);
+      const uint32_t id = Get<uint32_t>(b, e + 4);
+      EXPECT_EQ(id, static_cast<uint32_t>(lapics + x2apics)) << "x2APIC id";
+      EXPECT_GT(id, 254u) << "x2APIC entries only for ids above 254";
+      EXPECT_EQ(Get<uint32_t>(b, e + 8), 1u) << "enabled";
+      EXPECT_EQ(Get<uint32_t>(b, e + 12), id) << "processor UID";
+      ++x2apics;
     } else if (type == 1) {
+      ASSERT_EQ(len, 12);
+      EXPECT_EQ(b[e + 2], IoapicId(cpus));
       EXPECT_EQ(Get<uint32_t>(b, e + 4), kIoapicAddr);
+      EXPECT_EQ(Get<uint32_t>(b, e + 8), 0u) << "GSI base";
       ++ioapics;
     } else if (type == 4) {
+      ASSERT_EQ(len, 6);
+      EXPECT_EQ(b[e + 2], 0xff) << "all processors";
+      EXPECT_EQ(b[e + 5], 1) << "LINT1";
       ++nmis;
+    } else if (type == 10) {
+      ASSERT_EQ(len, 12);
+      EXPECT_EQ(Get<uint32_t>(b, e + 4), 0xffffffffu) << "all processors";
+      EXPECT_EQ(b[e + 8], 1) << "LINT1";
+      ++x2nmis;
+    } else {
+      ADD_FAILURE() << "unexpected MADT entry type " << int{type};
     }
     e += len;
   }
-  EXPECT_EQ(lapics, cpus);
+  EXPECT_EQ(lapics, std::min(cpus, 255));
+  EXPECT_EQ(x2apics, std::max(cpus - 255, 0));
   EXPECT_EQ(ioapics, 1);
   EXPECT_EQ(nmis, 1);
+  EXPECT_EQ(x2nmis, cpus > 255 ? 1 : 0);
   EXPECT_LE(b.size(), kAcpiMaxBytes);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpus, TablesPerCpuTest,
-                         ::testing::Values(1, 2, 4, 64, kMaxVcpus));
+                         ::testing::Values(1, 2, 4, 64, kMaxXapicVcpus));
+// Across the xAPIC/x2APIC boundary up to the largest MADT ktvm writes.
+INSTANTIATE_TEST_SUITE_P(Cpus, AcpiPerCpuTest,
+                         ::testing::Values(1, 2, 4, 64, kMaxXapicVcpus, 255,
+                                           256, 300, 1024, kMaxAcpiCpus));
 
 TEST(TablesTest, RejectCpuCountsOutOfRange) {
   EXPECT_FALSE(BuildMpTable(0, kMptableAddr).ok());
-  EXPECT_FALSE(BuildMpTable(kMaxVcpus + 1, kMptableAddr).ok());
+  EXPECT_FALSE(BuildMpTable(kMaxXapicVcpus + 1, kMptableAddr).ok());
   EXPECT_FALSE(BuildAcpiTables(0, kAcpiRsdpAddr).ok());
-  EXPECT_FALSE(BuildAcpiTables(kMaxVcpus + 1, kAcpiRsdpAddr).ok());
+  EXPECT_FALSE(BuildAcpiTables(kMaxAcpiCpus + 1, kAcpiRsdpAddr).ok());
 }
 
 TEST(TablesTest, TablesFitTheirAreas) {

@@ -1,5 +1,6 @@
 // Per-vCPU architectural state before the first KVM_RUN: CPUID for the
-// topology, boot MSRs, FPU, the boot CPU's LAPIC LINT pins, and for the CPUs
+// topology, boot MSRs, FPU, x2APIC mode when ids exceed 254, the LAPIC LINT
+// pins, and for the CPUs
 // that start executing (the boot CPU, or all with VMM-started APs) the
 // registers of the kernel's entry point.
 #ifndef KTVM_VMM_X86_64_VCPU_SETUP_H_
