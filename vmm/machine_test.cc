@@ -150,6 +150,28 @@ TEST_F(MachineTest, XapicLimitBoundary) {
   }
 }
 
+// COM2's IRQ 3 reaches a guest interrupt handler through the IOAPIC: KVM's
+// in-kernel one (1 vCPU) and ktvm's with the split irqchip (255 vCPUs,
+// x2APIC). The guest programs the redirection entry, enables the UART's
+// THR-empty interrupt, takes it on vector 0x33 and EOIs its LAPIC.
+TEST_F(MachineTest, UartInterruptReachesTheGuest) {
+  for (const int cpus : {1, x86_64::kMaxXapicVcpus + 1}) {
+    absl::StatusOr<std::unique_ptr<Machine>> m =
+        Machine::Create(TestGuestConfig(kBzImage, cpus, "ktvm_test=irq"));
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ((*m)->split_irqchip(), cpus > x86_64::kMaxXapicVcpus);
+    ASSERT_TRUE((*m)->Start().ok());
+    const MachineExit exit = (*m)->Wait(absl::Seconds(120));
+    EXPECT_EQ(exit.reason, MachineExit::Reason::kI8042Reset) << exit.detail;
+    const auto lines = (*m)->ControlLines();
+    EXPECT_TRUE(HasLine(lines, "KTVM test-irq count=1 vector=0x33 apic_id=0"))
+        << cpus << " vCPUs:\n"
+        << Joined(lines);
+    EXPECT_TRUE(HasLine(lines, "KTVM test-done")) << Joined(lines);
+    EXPECT_EQ((*m)->io_stats().msi_errors, 0u);
+  }
+}
+
 // The largest topology this KVM allows (1024 on this machine's kvm_pvm),
 // capped at the test guest's 1024 CPUs, started both ways: INIT-SIPI from
 // the boot CPU through the x2APIC ICR, and by ktvm. Every x2APIC id

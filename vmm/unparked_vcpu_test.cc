@@ -26,7 +26,7 @@
 namespace ktvm::vmm {
 namespace {
 
-// The guest's spin_counters[16]; the last slot is the release word.
+// The guest's spin_counters slot it polls as the release word (RELEASE_SLOT).
 constexpr uint64_t kReleaseSlot = 15;
 
 std::string ReadFile(const std::string& path) {

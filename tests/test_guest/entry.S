@@ -15,6 +15,13 @@
 #define BOOT_TIMER_PORT 0x440
 #define STACK_SIZE 4096
 #define MAX_CPUS 1024
+/* CPUs below this get a 4 KiB stack in .bss; the rest 1 KiB each in free
+ * RAM between 2 and 3 MiB (ktvm loads nothing below the image at 16 MiB
+ * but the zero page, tables and command line under 1 MiB), so the image
+ * stays small enough for ktvm's "tiny guest" KVM path. */
+#define BSS_STACK_CPUS 16
+#define LOW_STACKS 0x200000
+#define LOW_STACK_SIZE 1024
 #define BOOT_KIND_BZIMAGE 1
 #define BOOT_KIND_PVH 2
 #define BOOT_KIND_AP 3
@@ -132,12 +139,20 @@ common64:
 3:	movl %ebx, %r14d
 	cmpl $MAX_CPUS, %r14d
 	jae park
+	cmpl $BSS_STACK_CPUS, %r14d
+	jae 4f
 	leaq stacks(%rip), %rsp
 	movl %r14d, %eax
 	incl %eax
 	shlq $12, %rax
 	addq %rax, %rsp
-	testl %r14d, %r14d
+	jmp 5f
+4:	movl %r14d, %eax
+	incl %eax
+	imull $LOW_STACK_SIZE, %eax
+	addl $LOW_STACKS, %eax
+	movq %rax, %rsp
+5:	testl %r14d, %r14d
 	jnz 2f
 	/* Boot CPU only: clear .bss; stacks and page tables live apart in
 	 * .bss.boot because they are in use. */
@@ -154,6 +169,31 @@ park:
 	cli
 	hlt
 	jmp park
+
+/* The test guest's only interrupt handler (ktvm_test=irq): saves the
+ * registers C may clobber and calls irq_handler. */
+	.globl irq_stub
+irq_stub:
+	pushq %rax
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	call irq_handler
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rcx
+	popq %rax
+	iretq
 
 /* APs arrive here from the trampoline in long mode on the BSP's tables. */
 	.globl ap_entry64
@@ -251,6 +291,6 @@ pvh_pd:
 	.skip 4 * 4096
 	.globl stacks
 stacks:
-	.skip STACK_SIZE * MAX_CPUS
+	.skip STACK_SIZE * BSS_STACK_CPUS
 
 	.section .note.GNU-stack, "", @progbits

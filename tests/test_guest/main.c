@@ -16,8 +16,11 @@
  *   silent          prints nothing at all: cli, then a loop with no exits
  *   cli_spin        interrupts off, spins without hlt (never parks itself)
  *   cli_wait        like cli_spin on the boot CPU until the host writes a
- *                   non-zero release word (spin_counters[MAX_CPUS - 1]),
+ *                   non-zero release word (spin_counters[RELEASE_SLOT]),
  *                   then done; the other CPUs spin
+ *   irq             routes COM2's IRQ 3 through the IOAPIC to this CPU,
+ *                   enables the UART's THR-empty interrupt, takes it with
+ *                   an IDT handler (LAPIC EOI), reports the count, then done
  * Guests under emulation run ~1.4 M instructions/s: keep loops short.
  * APs with ids from QUIET_CPUS on check in at once (state in .data, which
  * the boot CPU does not clear) and halt: hundreds of vCPUs spinning while
@@ -32,6 +35,9 @@
 #define BOOT_KIND_AP 3
 #define MAX_CPUS 1024
 #define QUIET_CPUS 16
+/* cli_wait's release word: the host writes counters + 8 * 15 (what was the
+ * last slot when the guest had 16 CPUs). */
+#define RELEASE_SLOT 15
 #define MSR_APIC_BASE 0x1b
 #define MSR_X2APIC_ICR 0x830
 #define APIC_BASE_X2APIC (1u << 10)
@@ -47,6 +53,7 @@
 extern char ap_trampoline[], ap_trampoline_end[], tramp_cr3[], tramp_target[],
     tramp_arrived[];
 extern void ap_entry64(void);
+extern void irq_stub(void);
 
 /* .data, so it is valid before the boot CPU clears .bss. */
 static volatile uint32_t bsp_ready __attribute__((section(".data"))) = 0;
@@ -249,6 +256,98 @@ static void start_aps_with_sipi(void) {
   lapic_write(LAPIC_ICR_LOW, startup);
 }
 
+#define IOAPIC_BASE 0xfec00000ULL
+#define IRQ_VECTOR 0x33
+#define COM2_IRQ 3
+#define UART_IER 1
+#define UART_IIR 2
+#define UART_IER_THRI 0x02
+#define LAPIC_SVR 0xf0
+#define LAPIC_EOI 0xb0
+#define MSR_X2APIC_SVR 0x80f
+#define MSR_X2APIC_EOI 0x80b
+
+struct idt_gate {
+  uint16_t offset_low;
+  uint16_t selector;
+  uint8_t ist;
+  uint8_t type_attr;
+  uint16_t offset_mid;
+  uint32_t offset_high;
+  uint32_t reserved;
+} __attribute__((packed));
+
+static struct idt_gate idt[256] __attribute__((aligned(16)));
+static volatile uint32_t irq_count;
+
+static void ioapic_write(uint32_t index, uint32_t value) {
+  *(volatile uint32_t *)IOAPIC_BASE = index;
+  *(volatile uint32_t *)(IOAPIC_BASE + 0x10) = value;
+}
+
+static void lapic_eoi(void) {
+  if (x2apic_mode()) {
+    wrmsr(MSR_X2APIC_EOI, 0);
+  } else {
+    lapic_write(LAPIC_EOI, 0);
+  }
+}
+
+/* Called from irq_stub. Reading IIR acknowledges THR-empty; disabling the
+ * interrupt drops the line, so it fires exactly once per enable. */
+void irq_handler(void) {
+  (void)inb(COM2 + UART_IIR);
+  outb(COM2 + UART_IER, 0);
+  irq_count++;
+  lapic_eoi();
+}
+
+/* COM2's pin -> IRQ_VECTOR at this CPU, through whichever IOAPIC answers at
+ * 0xfec00000 (KVM's, or ktvm's with a split irqchip). */
+static void irq_test(uint32_t apic_id) {
+  uint16_t cs;
+  __asm__ volatile("mov %%cs, %0" : "=r"(cs));
+  const uint64_t handler = (uint64_t)irq_stub;
+  struct idt_gate *g = &idt[IRQ_VECTOR];
+  g->offset_low = (uint16_t)handler;
+  g->selector = cs;
+  g->ist = 0;
+  g->type_attr = 0x8e; /* present, DPL 0, 64-bit interrupt gate */
+  g->offset_mid = (uint16_t)(handler >> 16);
+  g->offset_high = (uint32_t)(handler >> 32);
+  struct {
+    uint16_t limit;
+    uint64_t base;
+  } __attribute__((packed)) idtr = {sizeof(idt) - 1, (uint64_t)idt};
+  __asm__ volatile("lidt %0" : : "m"(idtr));
+  /* The 8259s (absent with a split irqchip) must not deliver IRQ 3 too. */
+  outb(0x21, 0xff);
+  outb(0xa1, 0xff);
+  if (x2apic_mode()) {
+    wrmsr(MSR_X2APIC_SVR, 0x1ff);
+  } else {
+    lapic_write(LAPIC_SVR, 0x1ff);
+  }
+  /* Edge, active high, fixed delivery, physical destination = this CPU
+   * (bits 8-14 of an x2APIC id go to RTE bits 49-55). */
+  ioapic_write(0x10 + 2 * COM2_IRQ + 1,
+               ((apic_id & 0xff) << 24) | (((apic_id >> 8) & 0x7f) << 17));
+  ioapic_write(0x10 + 2 * COM2_IRQ, IRQ_VECTOR);
+  outb(COM2 + UART_IER, UART_IER_THRI);
+  __asm__ volatile("sti");
+  for (int i = 0; i < 200000 && irq_count == 0; i++) pause();
+  __asm__ volatile("cli");
+  outb(COM2 + UART_IER, 0);
+  ioapic_write(0x10 + 2 * COM2_IRQ, 1u << 16); /* masked again */
+  puts_port(COM2, "KTVM test-irq count=");
+  putu_port(COM2, irq_count, 10);
+  puts_port(COM2, " vector=");
+  putu_port(COM2, IRQ_VECTOR, 16);
+  puts_port(COM2, " apic_id=");
+  putu_port(COM2, apic_id, 10);
+  putc_port(COM2, '\n');
+}
+
 /* The guest never loads an IDT: the VMM's boot IDT has limit 0, so the
  * #UD cannot be delivered, nor can the #DF that follows: a triple fault. */
 static void triple_fault(void) { __asm__ volatile("ud2"); }
@@ -285,7 +384,7 @@ static void __attribute__((noreturn)) cli_spin(uint32_t cpu) {
 /* No exits until the host sets the release word (a plain RAM write). */
 static void cli_wait_for_release(void) {
   __asm__ volatile("cli");
-  while (spin_counters[MAX_CPUS - 1] == 0) spin_counters[0]++;
+  while (spin_counters[RELEASE_SLOT] == 0) spin_counters[0]++;
   puts_port(COM2, "KTVM test-released\n");
 }
 
@@ -335,7 +434,7 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   if (expected > MAX_CPUS) expected = MAX_CPUS;
   aps_quiet = expected > QUIET_CPUS;
   aps_spin = streq(action, "spin") || streq(action, "cli_spin") ||
-             streq(action, "silent");
+             streq(action, "cli_wait") || streq(action, "silent");
   bsp_ready = 1;
   if (streq(action, "silent")) cli_spin(0);
   const char *entry = boot_kind == BOOT_KIND_PVH ? "pvh" : "bzimage";
@@ -419,6 +518,7 @@ void guest_main(uint64_t boot_kind, uint64_t info, uint32_t apic_id) {
   } else {
     if (streq(action, "cli_wait")) cli_wait_for_release();
     if (streq(action, "port_flood")) port_flood();
+    if (streq(action, "irq")) irq_test(apic_id);
     if (streq(action, "unknown_io")) unknown_io();
     puts_port(COM2, "KTVM test-done\n");
     lock();
