@@ -120,7 +120,7 @@ fi
 # --- protobuf: libprotobuf.a with -fsanitize=thread, Debian's protoc --------
 pb_version=$(installed_version libprotobuf-dev)
 pb_src="$OUT/src/protobuf"
-stamp="$pb_version $(md5sum <"$ROOT/tools/bazel/protobuf_tsan.BUILD" | cut -c1-12)"
+stamp="$pb_version"
 if [[ $(cat "$PROTOBUF_REPO/.stamp" 2>/dev/null) != "$stamp" ]]; then
   fetch_source protobuf "$pb_version" "$pb_src"
   build="$OUT/build/protobuf"
@@ -142,5 +142,8 @@ if [[ $(cat "$PROTOBUF_REPO/.stamp" 2>/dev/null) != "$stamp" ]]; then
   echo "$stamp" >"$PROTOBUF_REPO.tmp/.stamp"
   rm -rf "$PROTOBUF_REPO" "$build" && mv "$PROTOBUF_REPO.tmp" "$PROTOBUF_REPO"
 fi
+# Copied every time: a BUILD change must not rebuild the library.
+cmp -s "$ROOT/tools/bazel/protobuf_tsan.BUILD" "$PROTOBUF_REPO/BUILD.bazel" ||
+  cp "$ROOT/tools/bazel/protobuf_tsan.BUILD" "$PROTOBUF_REPO/BUILD.bazel"
 
 echo "--override_repository=absl=$ABSL_REPO --override_repository=com_google_protobuf=$PROTOBUF_REPO"
