@@ -34,41 +34,32 @@ struct Offsets {
 
 absl::StatusOr<Offsets> ResolveOffsets(const GuestKernel& k) {
   Offsets o{};
-  struct Field {
-    uint64_t* out;
-    std::string_view type;
-    std::string_view member;
-  };
-  for (const Field& f : {
-           Field{&o.map_type, "bpf_map", "map_type"},
-           Field{&o.key_size, "bpf_map", "key_size"},
-           Field{&o.value_size, "bpf_map", "value_size"},
-           Field{&o.max_entries, "bpf_map", "max_entries"},
-           Field{&o.map_flags, "bpf_map", "map_flags"},
-           Field{&o.id, "bpf_map", "id"},
-           Field{&o.name, "bpf_map", "name"},
-           Field{&o.btf, "bpf_map", "btf"},
-           Field{&o.btf_key_type_id, "bpf_map", "btf_key_type_id"},
-           Field{&o.btf_value_type_id, "bpf_map", "btf_value_type_id"},
-           Field{&o.btf_data, "btf", "data"},
-           Field{&o.btf_data_size, "btf", "data_size"},
-           Field{&o.btf_base, "btf", "base_btf"},
-           Field{&o.array_value, "bpf_array", "value"},
-           Field{&o.array_elem_size, "bpf_array", "elem_size"},
-           Field{&o.htab_buckets, "bpf_htab", "buckets"},
-           Field{&o.htab_n_buckets, "bpf_htab", "n_buckets"},
-           Field{&o.elem_key, "htab_elem", "key"},
-           Field{&o.qs_head, "bpf_queue_stack", "head"},
-           Field{&o.qs_tail, "bpf_queue_stack", "tail"},
-           Field{&o.qs_size, "bpf_queue_stack", "size"},
-           Field{&o.qs_elements, "bpf_queue_stack", "elements"},
-       }) {
-    absl::StatusOr<uint64_t> offset = k.Offset(f.type, f.member);
-    if (!offset.ok()) {
-      return absl::NotFoundError(absl::StrFormat("%s.%s: %s", f.type, f.member,
-                                                 offset.status().message()));
-    }
-    *f.out = *offset;
+  if (absl::Status s = k.ResolveOffsets({
+          {&o.map_type, "bpf_map", "map_type"},
+          {&o.key_size, "bpf_map", "key_size"},
+          {&o.value_size, "bpf_map", "value_size"},
+          {&o.max_entries, "bpf_map", "max_entries"},
+          {&o.map_flags, "bpf_map", "map_flags"},
+          {&o.id, "bpf_map", "id"},
+          {&o.name, "bpf_map", "name"},
+          {&o.btf, "bpf_map", "btf"},
+          {&o.btf_key_type_id, "bpf_map", "btf_key_type_id"},
+          {&o.btf_value_type_id, "bpf_map", "btf_value_type_id"},
+          {&o.btf_data, "btf", "data"},
+          {&o.btf_data_size, "btf", "data_size"},
+          {&o.btf_base, "btf", "base_btf"},
+          {&o.array_value, "bpf_array", "value"},
+          {&o.array_elem_size, "bpf_array", "elem_size"},
+          {&o.htab_buckets, "bpf_htab", "buckets"},
+          {&o.htab_n_buckets, "bpf_htab", "n_buckets"},
+          {&o.elem_key, "htab_elem", "key"},
+          {&o.qs_head, "bpf_queue_stack", "head"},
+          {&o.qs_tail, "bpf_queue_stack", "tail"},
+          {&o.qs_size, "bpf_queue_stack", "size"},
+          {&o.qs_elements, "bpf_queue_stack", "elements"},
+      });
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<uint32_t> bucket = btf::RequireFullStruct(k.btf(), "bucket");
   if (!bucket.ok()) return bucket.status();

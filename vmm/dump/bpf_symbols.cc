@@ -46,45 +46,28 @@ struct Offsets {
 
 absl::StatusOr<Offsets> ResolveOffsets(const GuestKernel& k) {
   Offsets o{};
-  struct Field {
-    uint64_t* out;
-    std::string_view type;
-    std::string_view member;
-  };
-  for (const Field& f : {
-           Field{&o.prog_bpf_func, "bpf_prog", "bpf_func"},
-           Field{&o.prog_jited_len, "bpf_prog", "jited_len"},
-           Field{&o.prog_aux, "bpf_prog", "aux"},
-           Field{&o.aux_id, "bpf_prog_aux", "id"},
-           Field{&o.aux_name, "bpf_prog_aux", "name"},
-           Field{&o.list_next, "list_head", "next"},
-       }) {
-    absl::StatusOr<uint64_t> offset = k.Offset(f.type, f.member);
-    if (!offset.ok()) {
-      return absl::NotFoundError(absl::StrFormat("%s.%s: %s", f.type, f.member,
-                                                 offset.status().message()));
-    }
-    *f.out = *offset;
+  if (absl::Status s = k.ResolveOffsets({
+          {&o.prog_bpf_func, "bpf_prog", "bpf_func"},
+          {&o.prog_jited_len, "bpf_prog", "jited_len"},
+          {&o.prog_aux, "bpf_prog", "aux"},
+          {&o.aux_id, "bpf_prog_aux", "id"},
+          {&o.aux_name, "bpf_prog_aux", "name"},
+          {&o.list_next, "list_head", "next"},
+      });
+      !s.ok()) {
+    return s;
   }
-  struct Optional {
-    std::optional<uint64_t>* out;
-    std::string_view type;
-    std::string_view member;
-  };
-  for (const Optional& f : {
-           Optional{&o.prog_tag, "bpf_prog", "tag"},
-           Optional{&o.aux_func, "bpf_prog_aux", "func"},
-           Optional{&o.aux_func_cnt, "bpf_prog_aux", "func_cnt"},
-           Optional{&o.aux_ksym, "bpf_prog_aux", "ksym"},
-           Optional{&o.ksym_start, "bpf_ksym", "start"},
-           Optional{&o.ksym_end, "bpf_ksym", "end"},
-           Optional{&o.ksym_name, "bpf_ksym", "name"},
-           Optional{&o.ksym_lnode, "bpf_ksym", "lnode"},
-           Optional{&o.ksym_prog, "bpf_ksym", "prog"},
-       }) {
-    absl::StatusOr<uint64_t> offset = k.Offset(f.type, f.member);
-    if (offset.ok()) *f.out = *offset;
-  }
+  k.ResolveOptionalOffsets({
+      {&o.prog_tag, "bpf_prog", "tag"},
+      {&o.aux_func, "bpf_prog_aux", "func"},
+      {&o.aux_func_cnt, "bpf_prog_aux", "func_cnt"},
+      {&o.aux_ksym, "bpf_prog_aux", "ksym"},
+      {&o.ksym_start, "bpf_ksym", "start"},
+      {&o.ksym_end, "bpf_ksym", "end"},
+      {&o.ksym_name, "bpf_ksym", "name"},
+      {&o.ksym_lnode, "bpf_ksym", "lnode"},
+      {&o.ksym_prog, "bpf_ksym", "prog"},
+  });
   return o;
 }
 

@@ -63,6 +63,27 @@ absl::StatusOr<uint64_t> GuestKernel::Offset(
   return where->byte_offset;
 }
 
+absl::Status GuestKernel::ResolveOffsets(
+    absl::Span<const FieldOffset> fields) const {
+  for (const FieldOffset& f : fields) {
+    absl::StatusOr<uint64_t> offset = Offset(f.type, f.member);
+    if (!offset.ok()) {
+      return absl::NotFoundError(absl::StrFormat("%s.%s: %s", f.type, f.member,
+                                                 offset.status().message()));
+    }
+    *f.out = *offset;
+  }
+  return absl::OkStatus();
+}
+
+void GuestKernel::ResolveOptionalOffsets(
+    absl::Span<const OptionalFieldOffset> fields) const {
+  for (const OptionalFieldOffset& f : fields) {
+    absl::StatusOr<uint64_t> offset = Offset(f.type, f.member);
+    if (offset.ok()) *f.out = *offset;
+  }
+}
+
 absl::StatusOr<uint64_t> GuestKernel::ReadU64(uint64_t va) const {
   return kernel_memory_.ReadVirtualU64(va);
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,24 @@ class GuestKernel {
   // Byte offset of "member.path" in struct `struct_name`, through BTF.
   absl::StatusOr<uint64_t> Offset(std::string_view struct_name,
                                   std::string_view member_path) const;
+  // One member whose offset a walker needs: `*out` receives the byte offset
+  // of `member` (a dotted path) in struct `type`.
+  struct FieldOffset {
+    uint64_t* out;
+    std::string_view type;
+    std::string_view member;
+  };
+  // Resolves every field of a walker's layout in one call; NotFound names
+  // the first "type.member" this kernel's BTF lacks.
+  absl::Status ResolveOffsets(absl::Span<const FieldOffset> fields) const;
+  // For members only some kernel versions have: a missing one stays unset.
+  struct OptionalFieldOffset {
+    std::optional<uint64_t>* out;
+    std::string_view type;
+    std::string_view member;
+  };
+  void ResolveOptionalOffsets(
+      absl::Span<const OptionalFieldOffset> fields) const;
   absl::StatusOr<uint64_t> ReadU64(uint64_t va) const;
   absl::StatusOr<uint32_t> ReadU32(uint64_t va) const;
   // Up to `max_len` bytes of a NUL-terminated string; stops at the first

@@ -40,31 +40,23 @@ struct Layout {
 
 absl::StatusOr<Layout> ResolveLayout(const GuestKernel& k) {
   Layout l{};
-  struct Field {
-    uint64_t* out;
-    std::string_view type;
-    std::string_view member;
-  };
-  for (const Field& f : {
-           Field{&l.desc_count_bits, "printk_ringbuffer",
-                 "desc_ring.count_bits"},
-           Field{&l.desc_descs, "printk_ringbuffer", "desc_ring.descs"},
-           Field{&l.desc_infos, "printk_ringbuffer", "desc_ring.infos"},
-           Field{&l.data_size_bits, "printk_ringbuffer",
-                 "text_data_ring.size_bits"},
-           Field{&l.data_data, "printk_ringbuffer", "text_data_ring.data"},
-           Field{&l.state_var, "prb_desc", "state_var"},
-           Field{&l.lpos_begin, "prb_desc", "text_blk_lpos.begin"},
-           Field{&l.lpos_next, "prb_desc", "text_blk_lpos.next"},
-           Field{&l.seq, "printk_info", "seq"},
-           Field{&l.ts_nsec, "printk_info", "ts_nsec"},
-           Field{&l.text_len, "printk_info", "text_len"},
-           Field{&l.facility, "printk_info", "facility"},
-           Field{&l.caller_id, "printk_info", "caller_id"},
-       }) {
-    absl::StatusOr<uint64_t> offset = k.Offset(f.type, f.member);
-    if (!offset.ok()) return offset.status();
-    *f.out = *offset;
+  if (absl::Status s = k.ResolveOffsets({
+          {&l.desc_count_bits, "printk_ringbuffer", "desc_ring.count_bits"},
+          {&l.desc_descs, "printk_ringbuffer", "desc_ring.descs"},
+          {&l.desc_infos, "printk_ringbuffer", "desc_ring.infos"},
+          {&l.data_size_bits, "printk_ringbuffer", "text_data_ring.size_bits"},
+          {&l.data_data, "printk_ringbuffer", "text_data_ring.data"},
+          {&l.state_var, "prb_desc", "state_var"},
+          {&l.lpos_begin, "prb_desc", "text_blk_lpos.begin"},
+          {&l.lpos_next, "prb_desc", "text_blk_lpos.next"},
+          {&l.seq, "printk_info", "seq"},
+          {&l.ts_nsec, "printk_info", "ts_nsec"},
+          {&l.text_len, "printk_info", "text_len"},
+          {&l.facility, "printk_info", "facility"},
+          {&l.caller_id, "printk_info", "caller_id"},
+      });
+      !s.ok()) {
+    return s;
   }
   for (auto [out, name] : {std::pair{&l.desc_size, "prb_desc"},
                            std::pair{&l.info_size, "printk_info"}}) {

@@ -15,26 +15,17 @@ struct RqLayout {
 
 absl::StatusOr<RqLayout> ResolveLayout(const GuestKernel& k) {
   RqLayout l{};
-  struct Field {
-    uint64_t* out;
-    std::string_view type;
-    std::string_view member;
-  };
-  for (const Field& f : {
-           Field{&l.nr_running, "rq", "nr_running"},
-           Field{&l.scx_nr_running, "rq", "scx.nr_running"},
-           Field{&l.scx_local_nr, "rq", "scx.local_dsq.nr"},
-           Field{&l.curr, "rq", "curr"},
-           Field{&l.clock, "rq", "clock"},
-           Field{&l.task_pid, "task_struct", "pid"},
-           Field{&l.task_comm, "task_struct", "comm"},
-       }) {
-    absl::StatusOr<uint64_t> offset = k.Offset(f.type, f.member);
-    if (!offset.ok()) {
-      return absl::NotFoundError(absl::StrFormat("%s.%s: %s", f.type, f.member,
-                                                 offset.status().message()));
-    }
-    *f.out = *offset;
+  if (absl::Status s = k.ResolveOffsets({
+          {&l.nr_running, "rq", "nr_running"},
+          {&l.scx_nr_running, "rq", "scx.nr_running"},
+          {&l.scx_local_nr, "rq", "scx.local_dsq.nr"},
+          {&l.curr, "rq", "curr"},
+          {&l.clock, "rq", "clock"},
+          {&l.task_pid, "task_struct", "pid"},
+          {&l.task_comm, "task_struct", "comm"},
+      });
+      !s.ok()) {
+    return s;
   }
   return l;
 }

@@ -31,29 +31,20 @@ absl::StatusOr<ScxExitMonitor> ScxExitMonitor::Create(
   absl::StatusOr<uint64_t> root = kernel.Symbol("scx_root");
   if (!root.ok()) return root.status();
   m.scx_root_ = *root;
-  struct Field {
-    uint64_t* out;
-    std::string_view type;
-    std::string_view member;
-  };
-  for (const Field& f : {
-           Field{&m.exit_kind_offset_, "scx_sched", "exit_kind"},
-           Field{&m.exit_info_offset_, "scx_sched", "exit_info"},
-           Field{&m.ops_name_offset_, "scx_sched", "ops.name"},
-           Field{&m.ei_kind_, "scx_exit_info", "kind"},
-           Field{&m.ei_exit_code_, "scx_exit_info", "exit_code"},
-           Field{&m.ei_reason_, "scx_exit_info", "reason"},
-           Field{&m.ei_bt_, "scx_exit_info", "bt"},
-           Field{&m.ei_bt_len_, "scx_exit_info", "bt_len"},
-           Field{&m.ei_msg_, "scx_exit_info", "msg"},
-           Field{&m.ei_dump_, "scx_exit_info", "dump"},
-       }) {
-    absl::StatusOr<uint64_t> offset = kernel.Offset(f.type, f.member);
-    if (!offset.ok()) {
-      return absl::NotFoundError(absl::StrFormat("%s.%s: %s", f.type, f.member,
-                                                 offset.status().message()));
-    }
-    *f.out = *offset;
+  if (absl::Status s = kernel.ResolveOffsets({
+          {&m.exit_kind_offset_, "scx_sched", "exit_kind"},
+          {&m.exit_info_offset_, "scx_sched", "exit_info"},
+          {&m.ops_name_offset_, "scx_sched", "ops.name"},
+          {&m.ei_kind_, "scx_exit_info", "kind"},
+          {&m.ei_exit_code_, "scx_exit_info", "exit_code"},
+          {&m.ei_reason_, "scx_exit_info", "reason"},
+          {&m.ei_bt_, "scx_exit_info", "bt"},
+          {&m.ei_bt_len_, "scx_exit_info", "bt_len"},
+          {&m.ei_msg_, "scx_exit_info", "msg"},
+          {&m.ei_dump_, "scx_exit_info", "dump"},
+      });
+      !s.ok()) {
+    return s;
   }
   return m;
 }
