@@ -1,5 +1,6 @@
 #include "vmm/dump/guest_watch.h"
 
+#include <cstdint>
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
@@ -15,10 +16,19 @@ namespace {
 void WriteReport(ktvm::report::FailureDumpReport& report,
                  const WatchOptions& options, WatchResult& result) {
   const absl::Time start = absl::Now();
-  std::string bytes;
-  (void)report.SerializeToString(&bytes);
-  report.mutable_timings()->set_serialize_ns(
-      absl::ToInt64Nanoseconds(absl::Now() - start));
+  absl::StatusOr<std::string> bytes =
+      SerializeReport(report, ReportFormat::kBinary);
+  const int64_t serialize_ns = absl::ToInt64Nanoseconds(absl::Now() - start);
+  report.mutable_timings()->set_serialize_ns(serialize_ns);
+  if (bytes.ok()) {
+    // The serialisation time exists only once the bytes do. A parser merges
+    // a message field that occurs twice, so a second `timings` record
+    // carrying just serialize_ns completes the report without serialising
+    // it again.
+    ktvm::report::FailureDumpReport timing_tail;
+    timing_tail.mutable_timings()->set_serialize_ns(serialize_ns);
+    timing_tail.AppendToString(&*bytes);
+  }
   // A later dump of this run (--resume_after_dump) replaces this run's own
   // report, wherever the first one had to go.
   const bool replace_own =
@@ -30,7 +40,8 @@ void WriteReport(ktvm::report::FailureDumpReport& report,
   const absl::Time keep_since =
       replace_own ? absl::InfiniteFuture() : options.keep_reports_since;
   absl::StatusOr<std::string> written =
-      WriteReportAtomically(report, path, ReportFormat::kBinary, keep_since);
+      bytes.ok() ? WriteSerializedReportAtomically(*bytes, path, keep_since)
+                 : bytes.status();
   if (written.ok()) {
     result.report_path = *written;
   } else {
@@ -60,7 +71,7 @@ void WriteReport(ktvm::report::FailureDumpReport& report,
   std::fprintf(
       stderr, "ktvm:   report    %s (%zu bytes)\n",
       result.report_path.empty() ? "(not written)" : result.report_path.c_str(),
-      bytes.size());
+      bytes.ok() ? bytes->size() : 0);
   if (!result.json_report_path.empty()) {
     std::fprintf(stderr, "ktvm:   json      %s\n",
                  result.json_report_path.c_str());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "memory/guest_memory.h"
 #include "vmm/dump/report_writer.h"
@@ -118,10 +119,17 @@ TEST(GuestWatchTest, SignalGivesAManualReportAndStopsTheGuest) {
   }
   EXPECT_TRUE(kernel_diagnostic) << r->DebugString();
   EXPECT_GT(r->timings().dump_finished_ns(), 0);
+  // The file is the in-memory report, serialisation time included (written
+  // after the serialisation it measures).
+  EXPECT_GT(r->timings().serialize_ns(), 0);
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(*r, *result.report))
+      << r->DebugString();
   absl::StatusOr<report::FailureDumpReport> json =
       ReadReport(result.json_report_path);
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(json->trigger().kind(), report::TRIGGER_KIND_MANUAL);
+  EXPECT_EQ(json->timings().serialize_ns(), r->timings().serialize_ns());
 }
 
 TEST(GuestWatchTest, TimeoutGivesATimeoutReport) {

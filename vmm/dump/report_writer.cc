@@ -230,6 +230,19 @@ absl::StatusOr<std::string> PickTarget(const std::string& path,
       kAlternatives));
 }
 
+absl::Status CheckReportPath(const std::string& path) {
+  if (path.empty() || path.back() == '/') {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("report path '%s' names no file", path));
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("report path %s is a directory", path));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> SerializeReport(const FailureDumpReport& report,
@@ -271,22 +284,20 @@ absl::StatusOr<std::string> SerializeReport(const FailureDumpReport& report,
 absl::StatusOr<std::string> WriteReportAtomically(
     const FailureDumpReport& report, const std::string& path,
     ReportFormat format, absl::Time keep_reports_since) {
-  if (path.empty() || path.back() == '/') {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("report path '%s' names no file", path));
-  }
-  struct stat st;
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("report path %s is a directory", path));
-  }
+  if (absl::Status s = CheckReportPath(path); !s.ok()) return s;
   // Serialise before creating anything: a failure here leaves no trace.
   absl::StatusOr<std::string> bytes = SerializeReport(report, format);
   if (!bytes.ok()) return bytes.status();
+  return WriteSerializedReportAtomically(*bytes, path, keep_reports_since);
+}
 
+absl::StatusOr<std::string> WriteSerializedReportAtomically(
+    absl::string_view bytes, const std::string& path,
+    absl::Time keep_reports_since) {
+  if (absl::Status s = CheckReportPath(path); !s.ok()) return s;
   absl::StatusOr<TempFile> temp = CreateTempFile(path);
   if (!temp.ok()) return temp.status();
-  if (absl::Status s = WriteAll(temp->fd(), *bytes, temp->path()); !s.ok()) {
+  if (absl::Status s = WriteAll(temp->fd(), bytes, temp->path()); !s.ok()) {
     return s;
   }
   // Data must be on disk before the rename publishes it; otherwise a power

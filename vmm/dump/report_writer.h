@@ -38,6 +38,14 @@ absl::StatusOr<std::string> WriteReportAtomically(
     ReportFormat format,
     absl::Time keep_reports_since = absl::InfiniteFuture());
 
+// WriteReportAtomically for bytes already serialised (SerializeReport), for
+// a caller that needs the bytes itself (e.g. to time the serialisation or
+// append to them). Same guarantees, naming and errors, minus Internal for
+// serialisation.
+absl::StatusOr<std::string> WriteSerializedReportAtomically(
+    absl::string_view bytes, const std::string& path,
+    absl::Time keep_reports_since = absl::InfiniteFuture());
+
 // The name WriteReportAtomically uses for attempt `n` (0-based) when `path`
 // holds a newer report: "/d/r.ktvm-dump", pid 7, n 0 -> "/d/r-7.ktvm-dump";
 // n 1 -> "/d/r-7-1.ktvm-dump".
