@@ -23,23 +23,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$ROOT/.cache/ktvm"
 export DEBIAN_FRONTEND=noninteractive
 
-step() { printf '[setup] %s\n' "$*"; }
-fail() {
-  printf '[setup] FAILED: %s\n' "$*" >&2
-  exit 1
-}
-# run STEP-NAME CMD...: runs CMD with its output in a log; on failure names the
-# step and the command, and prints the log's tail.
-run() {
-  local name="$1"
-  shift
-  local log="$CACHE/logs/${name// /_}.log"
-  mkdir -p "$CACHE/logs"
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 30 "$log" >&2 || true
-    fail "step '$name': command failed: $* (full log: $log)"
-  fi
-}
+LOG_PREFIX=setup
+LOG_DIR="$CACHE/logs"
+# shellcheck source=tools/lib.sh
+source "$ROOT/tools/lib.sh"
 
 mkdir -p "$CACHE"
 [[ $(id -u) -eq 0 ]] || SUDO=sudo
@@ -101,14 +88,7 @@ fi
 
 # --- 3. trixie kernel and linux-source through a private apt config ---------
 APTDIR="$CACHE/apt"
-apt_private() {
-  apt-get -o Dir::Etc::SourceList="$APTDIR/sources.list" \
-    -o Dir::Etc::SourceParts="$APTDIR/none" \
-    -o Dir::State="$APTDIR/state" -o Dir::Cache="$APTDIR/cache" \
-    -o Dir::State::status="$APTDIR/state/status" \
-    -o APT::Default-Release=trixie-backports \
-    -o Debug::NoLocking=1 "$@"
-}
+APT_DEFAULT_RELEASE=trixie-backports
 KERNEL_DIR="$CACHE/kernel"
 if [[ ! -f $KERNEL_DIR/bzImage || ! -f $KERNEL_DIR/VERSION ]]; then
   step "resolving the newest trixie-backports kernel (private apt config in $APTDIR)"

@@ -25,30 +25,11 @@ APTDIR="$OUT/apt"
 ABSL_REPO="$OUT/absl"
 PROTOBUF_REPO="$OUT/protobuf"
 
-step() { printf '[tsan_deps] %s\n' "$*" >&2; }
-fail() {
-  printf '[tsan_deps] FAILED: %s\n' "$*" >&2
-  exit 1
-}
-# run NAME CMD...: CMD's output goes to a log, whose tail is shown on failure.
-run() {
-  local name="$1"
-  shift
-  local log="$OUT/logs/$name.log"
-  mkdir -p "$OUT/logs"
-  if ! "$@" >"$log" 2>&1; then
-    tail -n 30 "$log" >&2 || true
-    fail "$name: $* (log: $log)"
-  fi
-}
-
-apt_private() {
-  apt-get -o Dir::Etc::SourceList="$APTDIR/sources.list" \
-    -o Dir::Etc::SourceParts="$APTDIR/none" \
-    -o Dir::State="$APTDIR/state" -o Dir::Cache="$APTDIR/cache" \
-    -o Dir::State::status="$APTDIR/state/status" \
-    -o Debug::NoLocking=1 "$@"
-}
+LOG_PREFIX=tsan_deps
+LOG_DIR="$OUT/logs"
+STEP_FD=2  # stdout carries the Bazel flags
+# shellcheck source=tools/lib.sh
+source "$ROOT/tools/lib.sh"
 
 # installed_version PKG: the version of the installed -dev package, so the
 # instrumented library has the headers Bazel also sees under /usr/include.
