@@ -3,6 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "vmm/dump/bpf_maps.h"
@@ -203,6 +205,43 @@ void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
   }
 }
 
+void DumpEngine::SettlePanicMessage(FailureDumpReport& report) {
+  // panic_cpu is claimed a few instructions before vpanic() logs "Kernel
+  // panic - not syncing: <reason>", and a 1 ms poll can land in between.
+  // The reason is what a reader wants first, so the guest runs in short
+  // steps until it is logged. The registers were read at the first freeze,
+  // and the other CPUs are only stopped after the line is logged, so the
+  // steps cost no evidence.
+  constexpr absl::string_view kPanicLine = "Kernel panic - not syncing";
+  // The line is among the newest few records once it is logged at all.
+  constexpr size_t kNewestRecords = 16;
+  absl::string_view stopped_by = "within the settle budget";
+  for (int step = 0;; ++step) {
+    absl::StatusOr<report::KernelLog> log =
+        ReadPrintkLog(*kernel_, kNewestRecords);
+    if (!log.ok()) return;  // reading the whole log later says why
+    for (const report::KernelLogRecord& r : log->records()) {
+      if (absl::StrContains(r.text(), kPanicLine)) return;
+    }
+    if (step == options_.max_settle_steps) break;
+    if (!backend_.Resume().ok()) {
+      stopped_by = "(the guest could not be resumed)";
+      break;
+    }
+    absl::SleepFor(options_.settle_step);
+    if (!backend_.Freeze().ok()) {
+      stopped_by = "(the guest could not be frozen again)";
+      break;
+    }
+    kernel_->InvalidateCaches();
+  }
+  AddDiagnostic(
+      report, "kernel_log",
+      absl::DeadlineExceededError(absl::StrCat(
+          "the panic line (\"", kPanicLine, "\") was not logged ", stopped_by)),
+      Diagnostic::SEVERITY_WARNING);
+}
+
 void DumpEngine::FillFromConsole(FailureDumpReport& report) const {
   std::optional<ConsoleEvent> scx;
   if (options_.console != nullptr) scx = options_.console->first_scx_error();
@@ -336,6 +375,10 @@ void DumpEngine::DumpInto(const DumpTrigger& trigger,
   }
 
   CollectExitInfo(report);
+  if (trigger.kind == report::TRIGGER_KIND_PANIC &&
+      trigger.detector == "memory-poll") {
+    SettlePanicMessage(report);
+  }
 
   std::vector<Diagnostic> diagnostics;
   NameBpfCode(report, diagnostics);

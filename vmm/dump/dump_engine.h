@@ -113,6 +113,9 @@ class DumpEngine {
   std::optional<DumpTrigger> PollMemory(absl::Time now);
   std::optional<DumpTrigger> PollConsole(absl::Time now) const;
   void CollectExitInfo(ktvm::report::FailureDumpReport& report);
+  // For a panic seen in memory: lets the guest run in settle steps until
+  // the panic line is in the log (see the definition).
+  void SettlePanicMessage(ktvm::report::FailureDumpReport& report);
   // What the console showed, for the parts memory could not give.
   void FillFromConsole(ktvm::report::FailureDumpReport& report) const;
   // Names backtrace frames and vCPU instruction pointers in BPF programs.
