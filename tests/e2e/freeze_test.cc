@@ -1,7 +1,11 @@
 // Freeze/registers/memory/resume/stop on a real kernel under QEMU TCG.
+#include <algorithm>
 #include <cstring>
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/guest_ram_scan.h"
 #include "tests/e2e/qemu_guest.h"
@@ -214,12 +218,25 @@ struct E820Range {
   uint64_t end;  // inclusive, as the kernel prints it
 };
 
+// The console's e820 lines, for failure messages.
+std::string E820Lines(const std::string& console) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(console, '\n')) {
+    if (absl::StrContains(line, "e820")) absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 // "BIOS-e820: [mem 0x0000000100000000-0x000000013fffffff]  System RAM"
 std::vector<E820Range> UsableE820(const std::string& console) {
   std::vector<E820Range> out;
   size_t pos = 0;
   while ((pos = console.find("BIOS-e820: [mem 0x", pos)) != std::string::npos) {
-    const size_t eol = console.find('\n', pos);
+    // A line ends at '\n' or where the next entry starts: under load the
+    // console has been seen to merge lines, which hid the entries behind
+    // the first one of a merged line.
+    const size_t eol = std::min(console.find('\n', pos),
+                                console.find("BIOS-e820: [mem 0x", pos + 1));
     const std::string line = console.substr(pos, eol - pos);
     pos = eol;
     // Older kernels say "usable", 7.x says "System RAM".
@@ -268,7 +285,8 @@ TEST(FreezeTest, RamAboveFourGigabytesIsMappedWhereTheGuestSeesIt) {
                         << " outside the mapped RAM";
     highest = std::max(highest, r.end + 1);
   }
-  EXPECT_EQ(highest, regions[1].gpa + regions[1].size);
+  EXPECT_EQ(highest, regions[1].gpa + regions[1].size)
+      << E820Lines(b.ConsoleTail(1 << 20));
 
   // Every present entry of each vCPU's top-level page table points into RAM.
   auto regs = b.ReadRegisters();
