@@ -10,6 +10,8 @@
 #   3. with a private apt configuration (never the system's), downloads the
 #      newest sched_ext-capable Debian kernel from trixie-backports and the
 #      matching linux-source package into .cache/ktvm/, and unpacks them;
+#   3b. keeps the bzImage of bookworm's own kernel (no sched_ext) in
+#      .cache/ktvm/kernel_no_scx/ for the bad-input tests;
 #   4. builds libbpf (static, for host and guest) and bpftool from that
 #      linux-source tree, so both match the test kernel;
 #   5. extracts the kernel's ELF vmlinux and writes vmlinux.h for BPF code.
@@ -123,6 +125,33 @@ EOF
 fi
 KVER=$(cat "$KERNEL_DIR/VERSION")
 step "kernel $KVER at $KERNEL_DIR/bzImage"
+
+# --- 3b. a kernel without sched_ext (bookworm's own 6.1) --------------------
+# The bad-input test for "kernel without sched_ext" boots nothing: ktvm must
+# refuse it from its BTF. Only the bzImage is kept; the package is never
+# installed. Bookworm is the system suite, so the system apt config resolves it.
+NO_SCX_DIR="$CACHE/kernel_no_scx"
+if [[ ! -f $NO_SCX_DIR/bzImage || ! -f $NO_SCX_DIR/VERSION ]]; then
+  # linux-image-amd64's candidate (bookworm or its security suite) depends on
+  # linux-image-<release>.
+  no_scx_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+    sed -n 's/.*Depends: \(linux-image-6\.1\.[^ ]*-amd64\)$/\1/p' | head -n1)
+  [[ -n $no_scx_pkg ]] || fail "step 'resolve bookworm kernel': linux-image-amd64 names no linux-image-6.1.*-amd64"
+  no_scx_rel="${no_scx_pkg#linux-image-}"
+  step "bookworm kernel $no_scx_rel (no sched_ext): downloading $no_scx_pkg"
+  rm -rf "$NO_SCX_DIR.tmp" && mkdir -p "$NO_SCX_DIR.tmp/deb"
+  (cd "$NO_SCX_DIR.tmp/deb" && run "download bookworm kernel" apt-get download -q "$no_scx_pkg")
+  # Only ./boot/vmlinuz-*: the modules would unpack to ~400 MB.
+  run "unpack bookworm kernel" bash -c 'dpkg-deb --fsys-tarfile "$1" |
+    tar -x -C "$2" --strip-components=2 "./boot/vmlinuz-$3"' _ \
+    "$NO_SCX_DIR.tmp/deb/$no_scx_pkg"_*.deb "$NO_SCX_DIR.tmp" "$no_scx_rel"
+  [[ -f $NO_SCX_DIR.tmp/vmlinuz-$no_scx_rel ]] || fail "step 'unpack bookworm kernel': no vmlinuz-$no_scx_rel"
+  mv "$NO_SCX_DIR.tmp/vmlinuz-$no_scx_rel" "$NO_SCX_DIR.tmp/bzImage"
+  echo "$no_scx_rel" >"$NO_SCX_DIR.tmp/VERSION"
+  rm -rf "$NO_SCX_DIR.tmp/deb"
+  rm -rf "$NO_SCX_DIR" && mv "$NO_SCX_DIR.tmp" "$NO_SCX_DIR"
+fi
+step "kernel without sched_ext $(cat "$NO_SCX_DIR/VERSION") at $NO_SCX_DIR/bzImage"
 
 # --- 4. libbpf and bpftool from the kernel's own linux-source --------------
 SRC_DIR="$CACHE/linux-source"

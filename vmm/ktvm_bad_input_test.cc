@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -143,14 +144,33 @@ TEST(KtvmBadInputTest, MemoryLargerThanTheHost) {
                  "exceeds this host's RAM + swap");
 }
 
-// The test guest has no sched_ext and ignores the initramfs: the guest
-// ends without the init ever reporting, which is a workload failure.
-TEST(KtvmBadInputTest, KernelWithoutSchedExtIsAWorkloadFailure) {
+// Bookworm's own kernel has BTF but no sched_ext: a --scheduler is refused
+// from the BTF before anything boots, naming the release and the config.
+TEST(KtvmBadInputTest, KernelWithoutSchedExt) {
+  const std::string release = std::string(
+      absl::StripAsciiWhitespace(Slurp("external/kernel_no_scx/VERSION")));
+  ASSERT_FALSE(release.empty());
+  const std::string args =
+      absl::StrCat("--kernel external/kernel_no_scx/bzImage --scheduler ",
+                   kScheduler, " --run true");
+  ExpectRejected(args, kExitUsage,
+                 absl::StrCat("Linux ", release, " has no sched_ext"));
+  ExpectRejected(args, kExitUsage, "CONFIG_SCHED_CLASS_EXT=y");
+}
+
+// The test guest has no BTF (and no sched_ext): ktvm cannot check it, warns
+// and boots it; the guest ignores the initramfs and ends without the init
+// ever reporting, which is a workload failure.
+TEST(KtvmBadInputTest, KernelWithoutBtfWarnsAndGoesOn) {
   if (access("/dev/kvm", R_OK | W_OK) != 0) {
     GTEST_SKIP() << "NOT RUN: no accessible /dev/kvm";
   }
   const KtvmResult r = RunKtvm(WithGuest(absl::StrCat(
       "--accel=kvm --scheduler ", kScheduler, " --run true --timeout 60s")));
+  EXPECT_TRUE(absl::StrContains(
+      r.output, absl::StrCat("ktvm: warning: cannot check --kernel ",
+                             kTestGuest, " for sched_ext (no BTF")))
+      << r.output;
   EXPECT_EQ(r.code, kExitWorkloadFailed) << r.output;
   EXPECT_EQ(r.error_lines, 1) << r.output;
   EXPECT_TRUE(absl::StrContains(r.error_line,

@@ -34,6 +34,7 @@
 #include "vmm/backend/qemu_tcg.h"
 #include "vmm/dump/dump_engine.h"
 #include "vmm/dump/guest_watch.h"
+#include "vmm/dump/kernel_bootstrap.h"
 #include "vmm/dump/kernel_console.h"
 #include "vmm/exit_codes.h"
 #include "vmm/guest/control_protocol.h"
@@ -42,6 +43,7 @@
 #include "vmm/kvm_backend.h"
 #include "vmm/machine.h"
 #include "vmm/parse_flags.h"
+#include "vmm/sched_ext_support.h"
 #include "vmm/x86_64/boot_params.h"
 #include "vmm/x86_64/kernel_loader.h"
 #include "vmm/x86_64/layout.h"
@@ -743,6 +745,28 @@ int Run(const char* argv0) {
       !s.ok()) {
     return Fail(kExitUsage,
                 absl::StrFormat("--kernel %s: %s", kernel_path, s.message()));
+  }
+
+  // A scheduler needs sched_ext in the kernel; without it the run would
+  // only fail late as a scheduler that never attaches.
+  if (!absl::GetFlag(FLAGS_scheduler).empty()) {
+    dump::BootstrapOptions btf_options;
+    btf_options.bzimage_path = kernel_path;
+    absl::StatusOr<btf::BtfPtr> btf = dump::LoadVmlinuxBtf(btf_options);
+    if (!btf.ok()) {
+      std::fprintf(stderr,
+                   "ktvm: warning: cannot check --kernel %s for sched_ext "
+                   "(no BTF: %s); going on\n",
+                   kernel_path.c_str(),
+                   std::string(btf.status().message()).c_str());
+    } else if (absl::Status s = CheckSchedExtInBtf(
+                   btf->get(), kernel_path,
+                   KernelRelease(absl::MakeConstSpan(
+                       reinterpret_cast<const uint8_t*>(kernel->data()),
+                       kernel->size())));
+               !s.ok()) {
+      return Fail(ExitCodeForSetupError(s), std::string(s.message()));
+    }
   }
 
   // --- accelerator ---
