@@ -309,6 +309,12 @@ void FollowControlLine(std::string_view line, GuestOutcome& outcome) {
   } else if (event->kind == guest::ControlEventKind::kSchedulerFailed) {
     outcome.scheduler_failed = true;
     outcome.scheduler_reason = event->Get("reason").value_or("");
+    // The loader's own exit status tells a usage error from a load or
+    // attach failure (tests/schedulers/README.md).
+    if (std::optional<std::string> status = event->Get("status")) {
+      absl::StrAppend(&outcome.scheduler_reason, " (exit status ", *status,
+                      ")");
+    }
   }
 }
 
