@@ -293,7 +293,11 @@ absl::Status QemuTcgBackend::StartLocked(BackendCallbacks callbacks) {
         absl::StrFormat("fork for QEMU failed: %s", ErrnoText()));
   }
   if (qemu_pid_ == 0) {
-    // Child: die with ktvm so no QEMU outlives a crashed or killed run.
+    // Child: its own process group, so a terminal's Ctrl-C (SIGINT to the
+    // foreground group) reaches only ktvm, which dumps through QEMU and then
+    // stops it; QEMU in ktvm's group would quit before the dump. Still dies
+    // with ktvm so no QEMU outlives a crashed or killed run.
+    setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);
     const int devnull = open("/dev/null", O_RDONLY);
@@ -307,6 +311,9 @@ absl::Status QemuTcgBackend::StartLocked(BackendCallbacks callbacks) {
     std::fprintf(stderr, "exec %s: %s\n", cargv[0], std::strerror(errno));
     _exit(127);
   }
+  // Also in the parent: the group exists before ktvm goes on, whichever of
+  // the two runs first.
+  setpgid(qemu_pid_, qemu_pid_);
 
   const absl::Time deadline = absl::Now() + options_.start_timeout;
   absl::StatusOr<UniqueFd> com1 = AcceptFrom(*com1_listener, "COM1", deadline);
