@@ -87,7 +87,6 @@ TEST(KtvmBadInputTest, BadIncludes) {
 }
 
 TEST(KtvmBadInputTest, BadNumbersAndChoices) {
-  ExpectRejected(WithGuest("--cpus 5000"), kExitUsage, "exceeds the limit");
   ExpectRejected(WithGuest("--cpus -1"), kExitUsage, "need at least 1");
   ExpectRejected(WithGuest("--memory 0"), kExitUsage, "not a size");
   ExpectRejected(WithGuest("--memory 2000G"), kExitUsage, "not a size");
@@ -95,6 +94,23 @@ TEST(KtvmBadInputTest, BadNumbersAndChoices) {
                  "expected sipi or vmm");
   ExpectRejected(WithGuest(absl::StrCat("--cmdline ", std::string(3000, 'x'))),
                  kExitUsage, "the kernel accepts at most");
+}
+
+// KVM's vCPU limit is read from /dev/kvm (KVM_CAP_MAX_VCPUS and friends).
+TEST(KtvmBadInputTest, CpusAboveTheKvmLimit) {
+  if (access("/dev/kvm", F_OK) != 0) {
+    GTEST_SKIP() << "NOT RUN: no /dev/kvm, so no KVM vCPU limit to exceed";
+  }
+  ExpectRejected(WithGuest("--accel=kvm --cpus 5000"), kExitUsage,
+                 "exceeds the limit");
+}
+
+// What QEMU TCG cannot take is refused before QEMU starts (no QEMU needed).
+TEST(KtvmBadInputTest, OutsideQemuTcgLimits) {
+  ExpectRejected(WithGuest("--accel=tcg --cpus 300"), kExitUsage,
+                 "--cpus 300: QEMU TCG runs 1..255 vCPUs");
+  ExpectRejected(WithGuest("--accel=tcg --memory 40M"), kExitUsage,
+                 "--memory 40 MiB: QEMU TCG guests take 64 MiB..1024 GiB");
 }
 
 TEST(KtvmBadInputTest, NegativeDurations) {

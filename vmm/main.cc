@@ -602,7 +602,9 @@ absl::StatusOr<RunResult> RunOnTcg(RunSettings& run, GuestOutcome& outcome) {
       backend::QemuTcgBackend::Create(options);
   if (!qemu.ok()) {
     if (!temp_initrd.empty()) ::unlink(temp_initrd.c_str());
-    return absl::FailedPreconditionError(
+    // Keep the code: a limit is the user's (usage), no QEMU is the host's.
+    return absl::Status(
+        qemu.status().code(),
         absl::StrCat("QEMU TCG backend: ", qemu.status().message()));
   }
   std::fprintf(stderr, "ktvm: booting %s under QEMU TCG, %d vCPU(s), %d MiB\n",
@@ -647,6 +649,15 @@ int Run(const char* argv0) {
     return Fail(
         kExitUsage,
         absl::StrFormat("--accel %s: expected auto, kvm or tcg", accel));
+  }
+  // QEMU would refuse these only once started (or ktvm's TCG backend once
+  // created); with --accel=tcg the choice is known now. Under auto the
+  // backend's own check gives the same message and exit code.
+  if (accel == "tcg") {
+    if (absl::Status s = backend::ValidateQemuTcgLimits(cpus, *memory);
+        !s.ok()) {
+      return Fail(kExitUsage, std::string(s.message()));
+    }
   }
   const std::string ap_start = absl::GetFlag(FLAGS_ap_start);
   if (ap_start != "sipi" && ap_start != "vmm") {

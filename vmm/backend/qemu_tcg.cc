@@ -86,6 +86,22 @@ absl::StatusOr<UniqueFd> Listen(const std::string& path) {
 
 }  // namespace
 
+absl::Status ValidateQemuTcgLimits(int cpus, uint64_t memory_bytes) {
+  if (cpus < 1 || cpus > kQemuTcgMaxCpus) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--cpus %d: QEMU TCG runs 1..%d vCPUs (the limit of QEMU's pc "
+        "machine)",
+        cpus, kQemuTcgMaxCpus));
+  }
+  const uint64_t mib = memory_bytes >> 20;
+  if (mib < kQemuTcgMinMemoryMib || mib > kQemuTcgMaxMemoryMib) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--memory %d MiB: QEMU TCG guests take %d MiB..%d GiB",
+                        mib, kQemuTcgMinMemoryMib, kQemuTcgMaxMemoryMib >> 10));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<QemuTcgBackend>> QemuTcgBackend::Create(
     QemuTcgOptions options) {
   std::error_code ec;
@@ -99,13 +115,10 @@ absl::StatusOr<std::unique_ptr<QemuTcgBackend>> QemuTcgBackend::Create(
     return absl::NotFoundError(absl::StrFormat(
         "initrd \"%s\" does not exist or is not a file", options.initrd));
   }
-  if (options.cpus < 1 || options.cpus > 255) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--cpus %d is outside 1..255 for QEMU's pc machine", options.cpus));
-  }
-  if (options.memory_mib < 64 || options.memory_mib > 1024 * 1024) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--memory %d MiB is outside 64 MiB..1 TiB", options.memory_mib));
+  if (absl::Status s =
+          ValidateQemuTcgLimits(options.cpus, options.memory_mib << 20);
+      !s.ok()) {
+    return s;
   }
   if (!IsExecutableOnPath(options.qemu_binary)) {
     return absl::FailedPreconditionError(absl::StrFormat(

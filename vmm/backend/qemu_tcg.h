@@ -30,6 +30,18 @@
 
 namespace ktvm::backend {
 
+// QEMU's pc machine takes at most 255 vCPUs (QEMU itself refuses more).
+inline constexpr int kQemuTcgMaxCpus = 255;
+// ktvm's floor for a TCG guest: QEMU would start with less, but a Linux
+// kernel plus ktvm's initramfs does not boot in it.
+inline constexpr uint64_t kQemuTcgMinMemoryMib = 64;
+inline constexpr uint64_t kQemuTcgMaxMemoryMib = 1024 * 1024;
+
+// InvalidArgument naming the flag and the limit when QEMU TCG cannot run
+// `cpus` vCPUs or `memory_bytes` of RAM; lets the CLI refuse them before
+// anything starts.
+absl::Status ValidateQemuTcgLimits(int cpus, uint64_t memory_bytes);
+
 struct QemuTcgOptions {
   std::string qemu_binary = "qemu-system-x86_64";
   std::string kernel;   // bzImage or ELF vmlinux (required)
@@ -38,7 +50,7 @@ struct QemuTcgOptions {
   // QEMU -cpu model. "max" offers LA57, so Linux runs with 5-level paging;
   // "max,la57=off" gives the 4-level paging most real hosts have.
   std::string cpu_model = "max";
-  int cpus = 1;  // 1..255
+  int cpus = 1;  // 1..kQemuTcgMaxCpus
   uint64_t memory_mib = 512;
   // Parent of the private temp dir; empty: $TEST_TMPDIR, $TMPDIR or /tmp.
   std::string temp_parent;

@@ -74,5 +74,22 @@ TEST(QemuTcgOptionsTest, FreezeBeforeStartIsAnError) {
   EXPECT_TRUE((*b)->Stop().ok());
 }
 
+TEST(QemuTcgOptionsTest, LimitsNameTheFlagAndTheBound) {
+  EXPECT_TRUE(ValidateQemuTcgLimits(1, 64ULL << 20).ok());
+  EXPECT_TRUE(ValidateQemuTcgLimits(255, 1ULL << 40).ok());
+  absl::Status s = ValidateQemuTcgLimits(256, 512ULL << 20);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("--cpus 256: QEMU TCG runs 1..255 vCPUs"),
+            std::string::npos)
+      << s;
+  EXPECT_FALSE(ValidateQemuTcgLimits(0, 512ULL << 20).ok());
+  s = ValidateQemuTcgLimits(1, (64ULL << 20) - 4096);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("--memory 63 MiB: QEMU TCG guests take 64 MiB"),
+            std::string::npos)
+      << s;
+  EXPECT_FALSE(ValidateQemuTcgLimits(1, (1ULL << 40) + (1ULL << 20)).ok());
+}
+
 }  // namespace
 }  // namespace ktvm::backend
