@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/json_util.h"
+#include "vmm/dump/report_temp_files.h"
 #include "vmm/dump/utf8_repair.h"
 
 namespace ktvm::dump {
@@ -125,20 +126,10 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// A name no other writer (another thread, process or host on a shared
-// directory) picks: pid, a process-wide counter and random bits. O_EXCL
-// backs this up.
-std::string TempPathFor(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return absl::StrFormat("%s/.%s.tmp-%d-%d-%016x", DirectoryOf(path),
-                         BaseName(path), getpid(), counter.fetch_add(1), rng());
-}
-
 absl::StatusOr<TempFile> CreateTempFile(const std::string& path) {
   constexpr int kAttempts = 8;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    std::string temp = TempPathFor(path);
+    std::string temp = ReportTempPathFor(path);
     int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) return TempFile(fd, temp);
     if (errno != EEXIST) {
@@ -330,6 +321,9 @@ absl::StatusOr<std::string> WriteSerializedReportAtomically(
   if (dir_fd >= 0 && fsync(dir_fd) != 0 && errno != EINVAL && errno != EROFS) {
     return FileError(errno, "fsync of directory", dir);
   }
+  // After publishing, so the report is never later for it: what writers
+  // killed between their temp file and the rename left here.
+  RemoveStaleReportTempFiles(dir, ProcessStartTime());
   return *target;
 }
 

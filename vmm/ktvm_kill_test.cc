@@ -1,0 +1,256 @@
+// "No lost reports" for the real ktvm process: SIGKILL at random points
+// around its report write (the KVM test guest, --timeout dumping) leaves at
+// every report path either nothing or a complete report, never a truncated
+// one, in both branches of the writer: replacing an earlier run's report at
+// --dump, and keeping another run's newer report there (this one then goes
+// to <stem>-<pid>.ktvm-dump). The hidden temporary files such kills leave
+// are removed by the next ktvm writing to that directory.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "proto/failure_dump.pb.h"
+#include "vmm/dump/report_temp_files.h"
+#include "vmm/dump/report_writer.h"
+#include "vmm/ktvm_child.h"
+
+namespace ktvm::vmm {
+namespace {
+
+using ::ktvm::report::FailureDumpReport;
+using testing::KtvmChild;
+
+constexpr int kKills = 30;
+constexpr char kSpinning[] = "KTVM test-action action=spin";
+// Printed right after the report (binary, then JSON) is published.
+constexpr char kDumped[] = "ktvm: ---- freeze-and-dump ----";
+
+std::vector<std::string> KtvmArgs(const std::string& report) {
+  return {"vmm/ktvm",
+          "--accel=kvm",
+          "--kernel=tests/test_guest/test_guest.bzImage",
+          "--cpus=2",
+          "--ap_start=vmm",
+          "--cmdline=ktvm_smp=vmm ktvm_test=spin",
+          "--timeout=1s",
+          absl::StrCat("--dump=", report),
+          "--json"};
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void SetMtime(const std::string& path, absl::Time t) {
+  const timespec times[2] = {absl::ToTimespec(t), absl::ToTimespec(t)};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
+
+// Top-level fields present: a protobuf cut at a field boundary still
+// parses, but lacks the fields serialised last.
+std::set<int> PresentFields(const FailureDumpReport& r) {
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r.GetReflection()->ListFields(r, &fields);
+  std::set<int> numbers;
+  for (const auto* f : fields) numbers.insert(f->number());
+  return numbers;
+}
+
+// A complete timeout report of the spinning 2-vCPU guest, with every field
+// the uninterrupted run's report has.
+void ExpectCompleteReport(const std::string& path,
+                          const std::set<int>& want_fields) {
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(path);
+  ASSERT_TRUE(r.ok()) << path << ": " << r.status();
+  EXPECT_EQ(r->trigger().kind(), report::TRIGGER_KIND_TIMEOUT) << path;
+  ASSERT_EQ(r->vcpus_size(), 2) << path;
+  for (const report::VcpuState& v : r->vcpus()) {
+    EXPECT_TRUE(v.has_x86_64()) << path;
+  }
+  EXPECT_EQ(PresentFields(*r), want_fields) << path;
+}
+
+std::vector<std::string> HiddenTempFiles(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (dump::WriterPidOfReportTempName(name) != 0) names.push_back(name);
+  }
+  return names;
+}
+
+// A pid that belonged to a process that has exited and been reaped.
+pid_t DeadPid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+class KtvmKillTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+      GTEST_SKIP() << "NOT RUN: no accessible /dev/kvm";
+    }
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = absl::StrCat(tmp ? tmp : "/tmp", "/kill");
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = dir_ + "/report.ktvm-dump";
+  }
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
+  // An uninterrupted run: the reference report, and how long after the
+  // guest starts spinning the report is out.
+  absl::Duration spin_to_dump;
+  std::set<int> want_fields;
+  {
+    absl::StatusOr<std::unique_ptr<KtvmChild>> run =
+        KtvmChild::Start(KtvmArgs(path_));
+    ASSERT_TRUE(run.ok()) << run.status();
+    absl::StatusOr<absl::Time> spin =
+        (*run)->WaitForOutput(kSpinning, absl::Seconds(60));
+    absl::StatusOr<absl::Time> dumped =
+        (*run)->WaitForOutput(kDumped, absl::Seconds(60));
+    ASSERT_TRUE(spin.ok() && dumped.ok()) << (*run)->Output();
+    ASSERT_TRUE((*run)->Wait(absl::Seconds(60)).ok());
+    spin_to_dump = *dumped - *spin;
+    absl::StatusOr<FailureDumpReport> r = dump::ReadReport(path_);
+    ASSERT_TRUE(r.ok()) << r.status();
+    want_fields = PresentFields(*r);
+  }
+  std::fprintf(stderr, "report out %s after the guest spins\n",
+               absl::FormatDuration(spin_to_dump).c_str());
+  const std::string earlier_report = ReadBytes(path_);
+  const std::string earlier_json = ReadBytes(path_ + ".json");
+
+  std::mt19937 rng(std::random_device{}());
+  // Kills land at random around a moving aim that homes in on the write: a
+  // kill after the report was out moves it earlier, one before moves it
+  // later, so the rounds straddle the write whatever this host's timing.
+  absl::Duration aim = spin_to_dump;
+  std::uniform_real_distribution<double> jitter_ms(-20, 20);
+  int kept_earlier = 0, published = 0, exited_first = 0;
+  int other_kept_intact = 0, alternative_published = 0;
+  for (int i = 0; i < kKills; ++i) {
+    // Odd rounds: another run's report, newer than this ktvm, holds --dump.
+    const bool other_run_holds_path = i % 2 == 1;
+    const absl::Time path_mtime = other_run_holds_path
+                                      ? absl::Now() + absl::Hours(1)
+                                      : absl::FromUnixSeconds(1);
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << earlier_report;
+    std::ofstream(path_ + ".json", std::ios::trunc) << earlier_json;
+    SetMtime(path_, path_mtime);
+    SetMtime(path_ + ".json", path_mtime);
+
+    absl::StatusOr<std::unique_ptr<KtvmChild>> run =
+        KtvmChild::Start(KtvmArgs(path_));
+    ASSERT_TRUE(run.ok()) << run.status();
+    KtvmChild& ktvm = **run;
+    absl::StatusOr<absl::Time> spin =
+        ktvm.WaitForOutput(kSpinning, absl::Seconds(60));
+    ASSERT_TRUE(spin.ok()) << spin.status() << ktvm.Output();
+    const absl::Duration delay = std::max(
+        absl::ZeroDuration(), aim + absl::Milliseconds(jitter_ms(rng)));
+    absl::SleepFor(delay - (absl::Now() - *spin));
+    ktvm.Signal(SIGKILL);
+    absl::StatusOr<int> status = ktvm.Wait(absl::Seconds(60));
+    ASSERT_TRUE(status.ok()) << status.status();
+    const bool killed = WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL;
+    exited_first += killed ? 0 : 1;
+
+    const std::string alternative =
+        dump::AlternativeReportPath(path_, ktvm.pid(), 0);
+    SCOPED_TRACE(absl::StrFormat("round %d, killed %s after the spin", i,
+                                 absl::FormatDuration(delay)));
+    if (other_run_holds_path) {
+      // The other run's files are never touched.
+      EXPECT_EQ(ReadBytes(path_), earlier_report);
+      EXPECT_EQ(ReadBytes(path_ + ".json"), earlier_json);
+      other_kept_intact += ReadBytes(path_) == earlier_report;
+      if (access(alternative.c_str(), F_OK) == 0) {
+        ++alternative_published;
+        ExpectCompleteReport(alternative, want_fields);
+      }
+      if (access((alternative + ".json").c_str(), F_OK) == 0) {
+        ExpectCompleteReport(alternative + ".json", want_fields);
+      }
+    } else {
+      // The earlier report or a complete new one; nothing else.
+      ExpectCompleteReport(path_, want_fields);
+      ExpectCompleteReport(path_ + ".json", want_fields);
+      if (ReadBytes(path_) == earlier_report) {
+        ++kept_earlier;
+      } else {
+        ++published;
+      }
+      EXPECT_NE(access(alternative.c_str(), F_OK), 0) << alternative;
+    }
+    const bool out =
+        access(alternative.c_str(), F_OK) == 0 ||
+        (!other_run_holds_path && ReadBytes(path_) != earlier_report);
+    aim += out || !killed ? -absl::Milliseconds(8) : absl::Milliseconds(8);
+    std::filesystem::remove(alternative);
+    std::filesystem::remove(alternative + ".json");
+  }
+  const std::vector<std::string> leftovers = HiddenTempFiles(dir_);
+  std::fprintf(stderr,
+               "%d kills: replace branch %d earlier kept / %d new published; "
+               "keep branch %d alternative published, other run's report "
+               "intact %d/%d; %d runs exited before the kill; %zu temporary "
+               "files left (aim ended %s after the spin)\n",
+               kKills, kept_earlier, published, alternative_published,
+               other_kept_intact, kKills / 2, exited_first, leftovers.size(),
+               absl::FormatDuration(aim).c_str());
+  // The kills straddled the write: both outcomes happened.
+  EXPECT_GT(kept_earlier, 0);
+  EXPECT_GT(published, 0);
+  EXPECT_GT(alternative_published, 0);
+  EXPECT_LT(alternative_published, kKills / 2);
+  EXPECT_LT(exited_first, kKills / 2) << "most kills came too late";
+
+  // The next ktvm writing here removes what killed writers left (plus one
+  // planted for certain), once their writers are gone and they predate it;
+  // a second of margin covers the whole-second boot time behind its start.
+  const std::string planted = absl::StrFormat(
+      "%s/.report.ktvm-dump.tmp-%d-0-0123456789abcdef", dir_, DeadPid());
+  std::ofstream(planted) << "partial";
+  absl::SleepFor(absl::Milliseconds(1100));
+  std::filesystem::remove(path_);
+  absl::StatusOr<std::unique_ptr<KtvmChild>> last =
+      KtvmChild::Start(KtvmArgs(path_));
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE((*last)->Wait(absl::Seconds(60)).ok());
+  ExpectCompleteReport(path_, want_fields);
+  EXPECT_TRUE(HiddenTempFiles(dir_).empty())
+      << HiddenTempFiles(dir_).size() << " left, first "
+      << HiddenTempFiles(dir_).front();
+}
+
+}  // namespace
+}  // namespace ktvm::vmm
