@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -82,8 +84,91 @@ TEST(KtvmBadInputTest, BadIncludes) {
   ExpectRejected(WithGuest("--include /nonexistent/file:/x"), kExitUsage,
                  "does not exist");
   ExpectRejected(WithGuest("--include nocolon"), kExitUsage, "not of the form");
-  ExpectRejected(WithGuest("--include /etc/hostname:relative"), kExitUsage,
-                 "--include");
+  ExpectRejected(
+      WithGuest("--include /etc/hostname:relative"), kExitUsage,
+      "--include \"/etc/hostname:relative\": guest path \"relative\" "
+      "is not absolute");
+}
+
+// ktvm's own files and an earlier --include are not overwritten.
+TEST(KtvmBadInputTest, IncludeOntoAPathAlreadyInTheInitramfs) {
+  for (const char* guest_path : {"/init", "/ktvm/config", "/dev/console"}) {
+    ExpectRejected(WithGuest(absl::StrCat("--run true --include /etc/hostname:",
+                                          guest_path)),
+                   kExitUsage,
+                   absl::StrCat("--include /etc/hostname:", guest_path, ": ",
+                                guest_path, " is already in the initramfs"));
+  }
+  // Repeated and comma-separated --include both accumulate.
+  ExpectRejected(WithGuest("--run true --include /etc/hostname:/x "
+                           "--include=/etc/hosts:/x"),
+                 kExitUsage, "--include /etc/hosts:/x: /x is already in");
+  ExpectRejected(WithGuest("--run true --include /etc/hostname:/x,"
+                           "/etc/hosts:/x"),
+                 kExitUsage, "--include /etc/hosts:/x: /x is already in");
+}
+
+// The init must exist and be a static ELF program the guest can exec.
+TEST(KtvmBadInputTest, GuestInitMissingOrNotAProgram) {
+  ExpectRejected(WithGuest("--run true --guest_init /nonexistent/init"),
+                 kExitUsage,
+                 "init \"/nonexistent/init\" does not exist or is not a "
+                 "regular file");
+  const std::string script = WriteTempFile("init.sh", "#!/bin/sh\nexit 0\n");
+  ExpectRejected(WithGuest(absl::StrCat("--run true --guest_init ", script)),
+                 kExitUsage,
+                 absl::StrCat("init ", script, " is not an ELF file"));
+  // The host's /bin/true needs its shared libraries, which the initramfs
+  // does not carry for the init.
+  ExpectRejected(WithGuest("--run true --guest_init /bin/true"), kExitUsage,
+                 "init \"/bin/true\" is dynamically linked");
+}
+
+// Readable but not an initramfs: refused instead of a kernel panic later.
+TEST(KtvmBadInputTest, CorruptInitramfs) {
+  const std::string text = WriteTempFile("not_an_initramfs", "hello world\n");
+  ExpectRejected(WithGuest(absl::StrCat("--initramfs ", text)), kExitUsage,
+                 absl::StrCat("--initramfs ", text,
+                              ": is not a cpio archive or a compressed one "
+                              "the kernel can unpack (starts with "
+                              "68656c6c6f20776f at byte 0)"));
+  const std::string empty = WriteTempFile("empty_initramfs", "");
+  ExpectRejected(WithGuest(absl::StrCat("--initramfs ", empty)), kExitUsage,
+                 absl::StrCat("--initramfs ", empty, ": is empty"));
+}
+
+TEST(KtvmBadInputTest, MemoryNotWholePages) {
+  ExpectRejected(WithGuest("--memory 536870913"), kExitUsage,
+                 "--memory 536870913: 536870913 bytes is not a multiple of "
+                 "4 KiB");
+  ExpectRejected(WithGuest("--memory 100001K"), kExitUsage,
+                 "102401024 bytes is not a multiple of 4 KiB");
+  // Whole pages but not whole MiB: QEMU's -m would round it down.
+  ExpectRejected(WithGuest("--accel=tcg --memory 100004K"), kExitUsage,
+                 "--memory 102404096 bytes: QEMU TCG takes whole MiB");
+}
+
+// A node that is not KVM: an environment error naming it.
+TEST(KtvmBadInputTest, KvmDeviceThatIsNotKvm) {
+  ExpectRejected(WithGuest("--accel=kvm --kvm_device=/dev/null"),
+                 kExitEnvironment,
+                 "/dev/null is not a KVM device (KVM_GET_API_VERSION: "
+                 "Inappropriate ioctl for device)");
+}
+
+// QEMU is looked up on PATH; without it --accel=tcg is an environment error.
+TEST(KtvmBadInputTest, TcgWithoutQemu) {
+  const KtvmResult r = testing::RunKtvmCommand(
+      absl::StrCat("env PATH=/nonexistent ", testing::kKtvmBinary),
+      WithGuest("--accel=tcg"));
+  EXPECT_EQ(r.code, kExitEnvironment) << r.output;
+  EXPECT_EQ(r.error_lines, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.error_line,
+      "QEMU TCG backend: qemu-system-x86_64 not found: install "
+      "qemu-system-x86"))
+      << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "ktvm: booting")) << r.output;
 }
 
 TEST(KtvmBadInputTest, BadNumbersAndChoices) {
@@ -139,10 +224,30 @@ TEST(KtvmBadInputTest, UnusableReportPath) {
 // Abseil's parser rejects these itself (its "ERROR: ..." line, not
 // ktvm's); vmm/parse_flags.h maps its exit to the usage code, and --help to 0.
 TEST(KtvmBadInputTest, MalformedTypedFlagsAndHelp) {
-  for (const char* args : {"--cpus abc", "--timeout xyz", "--no_such_flag"}) {
+  for (const auto& [args, line] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"--cpus abc",
+            "ERROR: Illegal value 'abc' specified for flag 'cpus'"},
+           {"--timeout xyz",
+            "ERROR: Illegal value 'xyz' specified for flag 'timeout'"},
+           {"--watchdog 5 --run true",
+            "ERROR: Illegal value '5' specified for flag 'watchdog'"},
+           {"--watchdog=soon",
+            "ERROR: Illegal value 'soon' specified for flag 'watchdog'"},
+           {"--json=maybe",
+            "ERROR: Illegal value 'maybe' specified for flag 'json'"},
+           {"--resume_after_dump=2",
+            "ERROR: Illegal value '2' specified for flag 'resume_after_dump'"},
+           {"--print_stats=perhaps",
+            "ERROR: Illegal value 'perhaps' specified for flag 'print_stats'"},
+           {"--no_such_flag",
+            "ERROR: Unknown command line flag 'no_such_flag'"},
+       }) {
     const KtvmResult r = RunKtvm(WithGuest(args));
     EXPECT_EQ(r.code, kExitUsage) << args << "\n" << r.output;
-    EXPECT_TRUE(absl::StrContains(r.output, "ERROR: ")) << args << r.output;
+    EXPECT_TRUE(absl::StrContains(r.output, line))
+        << args << ": expected '" << line << "' in:\n"
+        << r.output;
     EXPECT_FALSE(absl::StrContains(r.output, "ktvm: booting")) << r.output;
   }
   const KtvmResult help = RunKtvm("--help");

@@ -1,8 +1,9 @@
 // Bad-input rows for files ktvm may not read (README "Bad input"): a
 // kernel, initramfs, scheduler or --include file with mode 000 gives one
 // "cannot be read: Permission denied" line and the usage exit code before
-// any guest runs. Root reads every file, so as root ktvm runs as uid 65534
-// (setpriv); that needs a real uid switch, hence no Bazel sandbox.
+// any guest runs; a --dump directory it may not write likewise. Root reads
+// every file, so as root ktvm runs as uid 65534 (setpriv); that needs a
+// real uid switch, hence no Bazel sandbox.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +115,25 @@ TEST_F(KtvmUnreadableInputTest, IncludedFile) {
       absl::StrCat("--accel=kvm --kernel ", guest_, " --guest_init ", init_,
                    " --run true", " --include ", file, ":/bin/included"),
       file);
+}
+
+// A --dump directory the user may not write (root's, mode 0755): refused
+// before the guest runs, since the report would be lost at the very end.
+TEST_F(KtvmUnreadableInputTest, ReportDirectoryNotWritable) {
+  const std::string dir = absl::StrCat(dir_, "/reports");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  if (geteuid() != 0) ASSERT_EQ(::chmod(dir.c_str(), 0555), 0);
+  const std::string report = absl::StrCat(dir, "/r.ktvm-dump");
+  const KtvmResult r = RunKtvmCommand(
+      command_,
+      absl::StrCat("--accel=kvm --kernel ", guest_, " --dump ", report));
+  EXPECT_EQ(r.code, kExitUsage) << r.output;
+  EXPECT_EQ(r.error_lines, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.error_line, absl::StrCat("--dump ", report, ": directory ", dir,
+                                 " is not writable: Permission denied")))
+      << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "ktvm: booting")) << r.output;
 }
 
 }  // namespace

@@ -39,6 +39,7 @@
 #include "vmm/exit_codes.h"
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
+#include "vmm/guest/initramfs_format.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/kvm_backend.h"
 #include "vmm/machine.h"
@@ -631,6 +632,14 @@ int Run(const char* argv0) {
         absl::StrFormat("--memory %s is below the minimum of %d MiB",
                         absl::GetFlag(FLAGS_memory), kMinMemoryBytes >> 20));
   }
+  // Guest RAM is whole pages on every backend; KVM would refuse it only
+  // after the accelerator was chosen (and TCG would round it down).
+  if (*memory % x86_64::kPageSize != 0) {
+    return Fail(kExitUsage,
+                absl::StrFormat("--memory %s: %d bytes is not a multiple of "
+                                "4 KiB",
+                                absl::GetFlag(FLAGS_memory), *memory));
+  }
   // Guest RAM is mapped lazily, so an impossible size would only fail deep
   // into the boot (OOM kill); say so up front instead.
   if (const uint64_t host = HostMemoryBytes(); host != 0 && *memory > host) {
@@ -723,6 +732,11 @@ int Run(const char* argv0) {
         ReadFile(absl::GetFlag(FLAGS_initramfs), "--initramfs");
     if (!bytes.ok())
       return Fail(kExitUsage, std::string(bytes.status().message()));
+    if (absl::Status s = guest::CheckInitramfsFormat(*bytes); !s.ok()) {
+      return Fail(kExitUsage,
+                  absl::StrFormat("--initramfs %s: %s",
+                                  absl::GetFlag(FLAGS_initramfs), s.message()));
+    }
     initramfs = std::move(*bytes);
   } else if (build_initramfs) {
     guest::InitramfsSpec spec;
@@ -952,6 +966,19 @@ int main(int argc, char** argv) {
     ktvm::vmm::g_command_line.emplace_back(argv[i]);
   std::vector<char*> rest =
       ktvm::vmm::ParseFlagsWithExitCodes(argc, argv, ktvm::vmm::kExitUsage);
+  // --include may be repeated (Abseil alone would keep only the last one).
+  if (const std::vector<std::string> includes =
+          ktvm::vmm::RepeatedFlagValues(argc, argv, "include");
+      includes.size() > 1) {
+    std::vector<std::string> all;
+    for (const std::string& value : includes) {
+      for (absl::string_view pair :
+           absl::StrSplit(value, ',', absl::SkipEmpty())) {
+        all.emplace_back(pair);
+      }
+    }
+    absl::SetFlag(&FLAGS_include, all);
+  }
   if (rest.size() > 1) {
     std::fprintf(stderr, "ktvm: error: unexpected argument '%s'\n", rest[1]);
     return ktvm::vmm::kExitUsage;

@@ -49,4 +49,28 @@ std::vector<char*> ParseFlagsWithExitCodes(int argc, char** argv,
   return positional;
 }
 
+std::vector<std::string> RepeatedFlagValues(int argc, char** argv,
+                                            std::string_view name) {
+  std::vector<std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) == 0) {
+      arg.remove_prefix(2);
+    } else if (arg.rfind("-", 0) == 0) {
+      arg.remove_prefix(1);
+    } else {
+      continue;
+    }
+    if (arg.substr(0, name.size()) != name) continue;
+    arg.remove_prefix(name.size());
+    if (arg.empty() && i + 1 < argc) {
+      values.emplace_back(argv[++i]);
+    } else if (!arg.empty() && arg[0] == '=') {
+      values.emplace_back(arg.substr(1));
+    }
+  }
+  return values;
+}
+
 }  // namespace ktvm::vmm

@@ -93,6 +93,11 @@ absl::Status ValidateQemuTcgLimits(int cpus, uint64_t memory_bytes) {
         "machine)",
         cpus, kQemuTcgMaxCpus));
   }
+  // QEMU's -m takes whole MiB here; anything else would be rounded down.
+  if (memory_bytes % (1ULL << 20) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--memory %d bytes: QEMU TCG takes whole MiB", memory_bytes));
+  }
   const uint64_t mib = memory_bytes >> 20;
   if (mib < kQemuTcgMinMemoryMib || mib > kQemuTcgMaxMemoryMib) {
     return absl::InvalidArgumentError(

@@ -83,7 +83,10 @@ TEST(QemuTcgOptionsTest, LimitsNameTheFlagAndTheBound) {
             std::string::npos)
       << s;
   EXPECT_FALSE(ValidateQemuTcgLimits(0, 512ULL << 20).ok());
-  s = ValidateQemuTcgLimits(1, (64ULL << 20) - 4096);
+  s = ValidateQemuTcgLimits(1, (64ULL << 20) + 4096);
+  EXPECT_NE(s.message().find("QEMU TCG takes whole MiB"), std::string::npos)
+      << s;
+  s = ValidateQemuTcgLimits(1, 63ULL << 20);
   EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
   EXPECT_NE(s.message().find("--memory 63 MiB: QEMU TCG guests take 64 MiB"),
             std::string::npos)

@@ -135,6 +135,19 @@ absl::StatusOr<std::string> BuildInitramfs(const InitramfsSpec& spec) {
       !s.ok()) {
     return s;
   }
+  // The kernel would only fail to exec it ("No working init found"), after
+  // the whole boot; and the initramfs carries no libraries for the init.
+  absl::StatusOr<ElfInfo> init = ReadElfInfo(spec.init_path);
+  if (!init.ok()) {
+    return absl::Status(init.status().code(),
+                        absl::StrCat("init ", init.status().message()));
+  }
+  if (init->is_dynamic) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "init \"%s\" is dynamically linked; the guest init must be static "
+        "(//vmm/guest:init)",
+        spec.init_path));
+  }
   if (!spec.scheduler_path.empty()) {
     if (absl::Status s = AddHostFile(cpio, spec.scheduler_path,
                                      kGuestSchedulerPath, "scheduler", 0755);
@@ -177,6 +190,14 @@ absl::StatusOr<std::string> BuildInitramfs(const InitramfsSpec& spec) {
   }
   for (const IncludeFile& inc : spec.includes) {
     if (absl::Status s = ValidateGuestPath(inc.guest_path); !s.ok()) return s;
+    // Overwriting the init, its config or another include would break the
+    // guest silently; the user picks another path.
+    if (cpio.Contains(inc.guest_path) || inc.guest_path == kGuestConfigPath) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--include %s:%s: %s is already in the initramfs (ktvm's own file "
+          "or an earlier --include); choose another guest path",
+          inc.host_path, inc.guest_path, inc.guest_path));
+    }
     if (absl::Status s =
             AddHostFile(cpio, inc.host_path, inc.guest_path, "--include file",
                         HostPermissions(inc.host_path));

@@ -4,9 +4,9 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -55,6 +55,12 @@ absl::StatusOr<KvmDevice> KvmDevice::Open(const std::string& path) {
   }
   KvmDevice device(UniqueFd(raw), path);
   const int version = ::ioctl(raw, KVM_GET_API_VERSION, 0);
+  if (version < 0) {
+    // Any other device or file (/dev/null) refuses KVM's ioctls.
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s is not a KVM device (KVM_GET_API_VERSION: %s)",
+                        path, std::strerror(errno)));
+  }
   if (version != KVM_API_VERSION) {
     return absl::FailedPreconditionError(
         absl::StrFormat("%s reports KVM API version %d, ktvm needs %d", path,
