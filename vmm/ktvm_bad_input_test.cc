@@ -52,7 +52,7 @@ std::string WithGuest(const std::string& args) {
 }
 
 TEST(KtvmBadInputTest, KernelIsADirectory) {
-  ExpectRejected("--kernel /", kExitUsage, "not a regular file");
+  ExpectRejected("--kernel /", kExitUsage, "--kernel /: not a regular file");
 }
 
 TEST(KtvmBadInputTest, MissingOrUnusableInitramfs) {
@@ -172,11 +172,14 @@ TEST(KtvmBadInputTest, TcgWithoutQemu) {
 }
 
 TEST(KtvmBadInputTest, BadNumbersAndChoices) {
-  ExpectRejected(WithGuest("--cpus -1"), kExitUsage, "need at least 1");
-  ExpectRejected(WithGuest("--memory 0"), kExitUsage, "not a size");
-  ExpectRejected(WithGuest("--memory 2000G"), kExitUsage, "not a size");
+  ExpectRejected(WithGuest("--cpus -1"), kExitUsage,
+                 "--cpus -1: need at least 1 vCPU");
+  ExpectRejected(WithGuest("--memory 0"), kExitUsage,
+                 "--memory 0 is not a size like 512M or 2G");
+  ExpectRejected(WithGuest("--memory 2000G"), kExitUsage,
+                 "--memory 2000G is not a size like 512M or 2G");
   ExpectRejected(WithGuest("--ap_start later"), kExitUsage,
-                 "expected sipi or vmm");
+                 "--ap_start later: expected sipi or vmm");
   ExpectRejected(WithGuest(absl::StrCat("--cmdline ", std::string(3000, 'x'))),
                  kExitUsage, "the kernel accepts at most");
 }

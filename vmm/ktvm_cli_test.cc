@@ -1,12 +1,12 @@
 // Runs the ktvm binary itself: bad input gets a one-line reason and the
 // documented exit code (exit_codes.h); good input boots the test guest.
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -14,41 +14,19 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "vmm/exit_codes.h"
+#include "vmm/ktvm_process.h"
 
 namespace ktvm::vmm {
 namespace {
 
-constexpr char kKtvm[] = "vmm/ktvm";
-constexpr char kGuest[] = "tests/test_guest/test_guest.bzImage";
+using testing::kTestGuest;
+using testing::KtvmResult;
+using testing::RunKtvm;
+using testing::RunKtvmCommand;
+using testing::WriteTempFile;
+
 constexpr char kDebianKernel[] = "external/kernel/bzImage";
-
-struct Result {
-  int code;
-  std::string output;      // stdout + stderr
-  std::string error_line;  // the "ktvm: error:" line, if any
-};
-
-Result RunKtvm(const std::string& args, const std::string& prefix = "",
-               const std::string& binary = kKtvm) {
-  const std::string cmd =
-      absl::StrCat(prefix, binary, " ", args, " 2>&1 </dev/null");
-  FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, "", ""};
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::istringstream lines(r.output);
-  for (std::string line; std::getline(lines, line);) {
-    if (absl::StartsWith(line, "ktvm: error: ")) {
-      EXPECT_TRUE(r.error_line.empty()) << "more than one error line";
-      r.error_line = line;
-    }
-  }
-  return r;
-}
+constexpr char kMainSource[] = "vmm/main.cc";
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -57,15 +35,9 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::string WriteTemp(const std::string& name, const std::string& bytes) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(dir ? dir : "/tmp", "/", name);
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path;
-}
-
-void ExpectFailure(const Result& r, int code, const std::string& reason) {
+void ExpectFailure(const KtvmResult& r, int code, const std::string& reason) {
   EXPECT_EQ(r.code, code) << r.output;
+  EXPECT_EQ(r.error_lines, 1) << "the contract is one error line\n" << r.output;
   EXPECT_TRUE(absl::StrContains(r.error_line, reason))
       << "expected '" << reason << "' in: " << r.error_line << "\n"
       << r.output;
@@ -77,22 +49,22 @@ TEST(KtvmCliTest, MissingKernelFile) {
 }
 
 TEST(KtvmCliTest, NotABzImage) {
-  const std::string path = WriteTemp("text", std::string(4096, 'a'));
+  const std::string path = WriteTempFile("text", std::string(4096, 'a'));
   ExpectFailure(RunKtvm("--kernel " + path), kExitUsage, "not a bzImage");
 }
 
 TEST(KtvmCliTest, TruncatedBzImage) {
-  std::string image = ReadFile(kGuest);
+  std::string image = ReadFile(kTestGuest);
   ASSERT_GT(image.size(), 2048u);
   image.resize(image.size() - 100);
-  const std::string path = WriteTemp("truncated", image);
+  const std::string path = WriteTempFile("truncated", image);
   ExpectFailure(RunKtvm("--kernel " + path), kExitUsage, "truncated");
 }
 
 TEST(KtvmCliTest, ProtocolTooOld) {
-  std::string image = ReadFile(kGuest);
+  std::string image = ReadFile(kTestGuest);
   image[0x206] = 0x0b;  // 2.11
-  const std::string path = WriteTemp("old_protocol", image);
+  const std::string path = WriteTempFile("old_protocol", image);
   ExpectFailure(RunKtvm("--kernel " + path), kExitUsage,
                 "boot protocol 2.11 is too old");
 }
@@ -104,34 +76,41 @@ TEST(KtvmCliTest, KernelTooLargeForMemory) {
 }
 
 TEST(KtvmCliTest, InitramfsTooLargeForMemory) {
-  const std::string initrd = WriteTemp("big_initrd", std::string(40 << 20, 0));
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest, " --initramfs ",
-                                     initrd, " --memory 48M")),
-                kExitUsage, "initramfs");
+  // NUL padding, which the kernel skips: a valid (empty) initramfs.
+  const std::string initrd =
+      WriteTempFile("big_initrd", std::string(40 << 20, 0));
+  ExpectFailure(
+      RunKtvm(absl::StrCat("--kernel ", kTestGuest, " --initramfs ", initrd,
+                           " --memory 48M")),
+      kExitUsage,
+      absl::StrCat("--kernel ", kTestGuest, ": initramfs of ", 40 << 20,
+                   " bytes does not fit between the "
+                   "kernel's end"));
 }
 
 TEST(KtvmCliTest, ZeroCpus) {
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest, " --cpus 0")),
-                kExitUsage, "--cpus 0");
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest, " --cpus 0")),
+                kExitUsage, "--cpus 0: need at least 1 vCPU");
 }
 
 TEST(KtvmCliTest, CpusAboveKvmLimit) {
   if (access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "NOT RUN: no KVM";
-  ExpectFailure(
-      RunKtvm(absl::StrCat("--kernel ", kGuest, " --accel=kvm --cpus 100000")),
-      kExitUsage, "exceeds the limit");
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest,
+                                     " --accel=kvm --cpus 100000")),
+                kExitUsage, "exceeds the limit");
 }
 
 TEST(KtvmCliTest, MemoryTooSmall) {
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest, " --memory 8M")),
-                kExitUsage, "below the minimum");
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest, " --memory lots")),
-                kExitUsage, "not a size");
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest, " --memory 8M")),
+                kExitUsage, "--memory 8M is below the minimum of 32 MiB");
+  ExpectFailure(
+      RunKtvm(absl::StrCat("--kernel ", kTestGuest, " --memory lots")),
+      kExitUsage, "--memory lots is not a size like 512M or 2G");
 }
 
 TEST(KtvmCliTest, NoKvmDevice) {
   ExpectFailure(
-      RunKtvm(absl::StrCat("--kernel ", kGuest,
+      RunKtvm(absl::StrCat("--kernel ", kTestGuest,
                            " --accel=kvm --kvm_device /nonexistent/kvm")),
       kExitEnvironment, "cannot open /nonexistent/kvm");
 }
@@ -146,15 +125,15 @@ TEST(KtvmCliTest, NoKvmPermission) {
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string binary = absl::StrCat(dir, "/ktvm");
   const std::string guest = absl::StrCat(dir, "/guest.bzImage");
-  std::ofstream(binary, std::ios::binary) << ReadFile(kKtvm);
-  std::ofstream(guest, std::ios::binary) << ReadFile(kGuest);
+  std::ofstream(binary, std::ios::binary) << ReadFile(testing::kKtvmBinary);
+  std::ofstream(guest, std::ios::binary) << ReadFile(kTestGuest);
   ASSERT_EQ(chmod(dir, 0755), 0);
   ASSERT_EQ(chmod(binary.c_str(), 0755), 0);
   ASSERT_EQ(chmod(guest.c_str(), 0644), 0);
-  const Result r = RunKtvm(absl::StrCat("--kernel ", guest, " --accel=kvm"),
-                           "setpriv --reuid=65534 --regid=65534 "
-                           "--clear-groups ",
-                           binary);
+  const KtvmResult r = RunKtvmCommand(
+      absl::StrCat("setpriv --reuid=65534 --regid=65534 --clear-groups ",
+                   binary),
+      absl::StrCat("--kernel ", guest, " --accel=kvm"));
   unlink(binary.c_str());
   unlink(guest.c_str());
   rmdir(dir);
@@ -162,21 +141,44 @@ TEST(KtvmCliTest, NoKvmPermission) {
 }
 
 TEST(KtvmCliTest, BadFlags) {
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest, " --accel=xen")),
-                kExitUsage, "--accel xen");
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest, " stray")),
-                kExitUsage, "unexpected argument");
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest, " --accel=xen")),
+                kExitUsage, "--accel xen: expected auto, kvm or tcg");
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest, " stray")),
+                kExitUsage, "unexpected argument 'stray'");
 }
 
+// The flag list comes from main.cc's ABSL_FLAG definitions, so a new flag
+// without help text fails here.
 TEST(KtvmCliTest, HelpExplainsEveryFlag) {
-  const Result r = RunKtvm("--help");
-  for (const char* flag :
-       {"--kernel", "--initramfs", "--scheduler", "--sched_args", "--run",
-        "--include", "--cpus", "--memory", "--cmdline", "--timeout", "--accel",
-        "--dump", "--json"}) {
-    EXPECT_TRUE(absl::StrContains(r.output, std::string(flag) + " ("))
-        << flag << " not explained in:\n"
+  const std::string source = ReadFile(kMainSource);
+  std::set<std::string> flags;
+  for (size_t at = source.find("\nABSL_FLAG("); at != std::string::npos;
+       at = source.find("\nABSL_FLAG(", at + 1)) {
+    // ABSL_FLAG(type, name, default, help): the name follows the first
+    // top-level comma (types like std::vector<std::string> have none).
+    const size_t comma = source.find(',', at);
+    const size_t end = source.find(',', comma + 1);
+    ASSERT_NE(end, std::string::npos);
+    std::string name = source.substr(comma + 1, end - comma - 1);
+    name.erase(0, name.find_first_not_of(" \n"));
+    flags.insert(name);
+  }
+  // A floor, so a broken extraction cannot pass with an empty list.
+  for (const char* known :
+       {"kernel", "include", "guest_init", "watchdog", "resume_after_dump",
+        "print_stats", "kvm_device", "ap_start"}) {
+    EXPECT_EQ(flags.count(known), 1u) << known << " not found in main.cc";
+  }
+  const KtvmResult r = RunKtvm("--help");
+  EXPECT_EQ(r.code, 0) << r.output;
+  for (const std::string& flag : flags) {
+    // Abseil prints "--name (help text); default: ..."; an empty help text
+    // would leave "--name ();".
+    EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("--", flag, " (")))
+        << "--" << flag << " not explained in:\n"
         << r.output;
+    EXPECT_FALSE(absl::StrContains(r.output, absl::StrCat("--", flag, " ();")))
+        << "--" << flag << " has an empty help text";
   }
   EXPECT_TRUE(absl::StrContains(r.output, "Exit codes"));
 }
@@ -191,7 +193,7 @@ class KtvmCliBootTest : public ::testing::Test {
 };
 
 TEST_F(KtvmCliBootTest, BootsTheTestGuest) {
-  const Result r = RunKtvm(absl::StrCat("--kernel ", kGuest));
+  const KtvmResult r = RunKtvm(absl::StrCat("--kernel ", kTestGuest));
   EXPECT_EQ(r.code, kExitOk) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "hello from vCPU 0")) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "ktvm: guest: KTVM test-done"))
@@ -202,13 +204,13 @@ TEST_F(KtvmCliBootTest, BootsTheTestGuest) {
 }
 
 TEST_F(KtvmCliBootTest, GuestCrashIsAWorkloadFailure) {
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest,
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest,
                                      " --cmdline ktvm_test=triple_fault")),
                 kExitWorkloadFailed, "triple");
 }
 
 TEST_F(KtvmCliBootTest, Timeout) {
-  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kGuest,
+  ExpectFailure(RunKtvm(absl::StrCat("--kernel ", kTestGuest,
                                      " --cmdline ktvm_test=spin --timeout 1s")),
                 kExitTimeout, "still running after 1s");
 }
@@ -217,7 +219,7 @@ TEST_F(KtvmCliBootTest, Timeout) {
 // falls back to QEMU TCG, which boots the kernel; with no initramfs the
 // kernel panics (no root), which ktvm reports as a crashed guest.
 TEST_F(KtvmCliBootTest, AutoPicksTcgForARealKernelWhereKvmEmulates) {
-  const Result r = RunKtvm(
+  const KtvmResult r = RunKtvm(
       absl::StrCat("--kernel ", kDebianKernel, " --accel=auto --timeout 120s"));
   if (absl::StrContains(r.output, "instructions/s (hardware virtualisation)")) {
     GTEST_SKIP() << "NOT RUN: KVM runs at hardware speed here";
@@ -233,7 +235,7 @@ TEST_F(KtvmCliBootTest, AutoPicksTcgForARealKernelWhereKvmEmulates) {
 // ktvm_fifo in stall mode starves a task named ktvm_stall, the kernel's
 // watchdog disables the scheduler, and ktvm exits with code 3.
 TEST(KtvmCliSchedulerTest, StalledSchedulerIsExitCode3) {
-  const Result r = RunKtvm(
+  const KtvmResult r = RunKtvm(
       absl::StrCat("--kernel ", kDebianKernel,
                    " --scheduler tests/schedulers/ktvm_fifo"
                    " --sched_args '--mode=stall --timeout_ms=5000'"
