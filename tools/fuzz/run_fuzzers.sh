@@ -54,11 +54,13 @@ for t in "${targets[@]}"; do
   key="${pkg//\//_}_$name"
   corpus="$work/corpus/$key"; findings="$work/findings/$key"
   mkdir -p "$corpus" "$findings"
-  # Seed from the target's corpus: its runfiles are exactly the corpus files
-  # (plus the binary itself and shared-library links, skipped here).
+  # Seed from the target's corpus: its runfiles are the corpus files plus
+  # the binary itself, shared-library links and external data a target
+  # reads at start-up (the walker fuzzers' bzImage), all skipped here.
   runfiles="$bin_dir/$pkg/$name.runfiles/ktvm"
   if [[ -d "$runfiles" ]]; then
-    find -L "$runfiles" -type f ! -path '*/_solib*' ! -name "$name" -print0 |
+    find -L "$runfiles" -type f ! -path '*/_solib*' ! -path "$runfiles/external/*" \
+      ! -name "$name" -print0 |
       while IFS= read -r -d '' f; do
         cp -n "$f" "$corpus/$(echo "$f" | md5sum | cut -c1-16)-$(basename "$f")"
       done
