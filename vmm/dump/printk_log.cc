@@ -78,6 +78,17 @@ absl::StatusOr<Layout> ResolveLayout(const GuestKernel& k) {
 
 absl::StatusOr<std::vector<uint8_t>> ReadBlock(const GuestKernel& k,
                                                uint64_t va, uint64_t size) {
+  // A corrupt header can ask for hundreds of MiB: only allocate once the
+  // block's last byte is readable (printk_log_fuzzer ran at 100 inputs/s
+  // without this).
+  if (size > 0) {
+    uint8_t last = 0;
+    if (absl::Status s =
+            k.memory().ReadVirtual(va + size - 1, absl::MakeSpan(&last, 1));
+        !s.ok()) {
+      return s;
+    }
+  }
   std::vector<uint8_t> bytes(size);
   if (absl::Status s = k.memory().ReadVirtual(va, absl::MakeSpan(bytes));
       !s.ok()) {
@@ -167,7 +178,9 @@ absl::StatusOr<ktvm::report::KernelLog> ReadPrintkLog(const GuestKernel& k,
     }
     std::string text;
     if (block_len >= 8) {
-      if (block + block_len > data_size || Load<uint64_t>(*data, block) != id) {
+      // Not block + block_len: a torn next below begin makes block_len
+      // wrap, and the sum with it.
+      if (block_len > data_size - block || Load<uint64_t>(*data, block) != id) {
         log.set_dropped(log.dropped() + 1);
         continue;
       }

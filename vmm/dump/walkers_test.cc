@@ -184,6 +184,25 @@ TEST(PrintkLogTest, ImplausibleHeaderIsAnError) {
       << log.status();
 }
 
+// Seen while writing printk_log_fuzzer (an ASan heap-buffer-overflow on
+// vmm/fuzz/corpus/printk_regressions/next_below_begin_text_len_ffff.bin): a
+// descriptor whose next lies below its begin (same wrap) made the block
+// length wrap around, passed the bounds check and copied up to 64 KiB from
+// beyond the text ring. It is torn.
+TEST(PrintkLogTest, NextBelowBeginIsTornNotReadPastTheRing) {
+  ASSERT_NE(VmlinuxBtf(), nullptr);
+  FakeKernel fake({{"prb", 0x1000}});
+  const GuestKernel& k = fake.Build();
+  PrintkRing ring(fake, k);
+  ring.Add(/*id=*/16, /*seq=*/100, 256 + 100, 256 + 40, "backwards");
+  fake.Put<uint16_t>(PrintkRing::kInfos + Off(k, "printk_info", "text_len"),
+                     0xffff);
+  absl::StatusOr<report::KernelLog> log = ReadPrintkLog(k, 10);
+  ASSERT_TRUE(log.ok()) << log.status();
+  EXPECT_EQ(log->records_size(), 0);
+  EXPECT_EQ(log->dropped(), 1u);
+}
+
 // Every walker over random memory: errors or bounded output, no crash and
 // no hang (the test's timeout would catch a loop).
 TEST(WalkerRobustnessTest, RandomMemoryNeverCrashes) {
