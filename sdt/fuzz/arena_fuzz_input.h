@@ -3,7 +3,7 @@
 // bytes of guest RAM at physical address 0 (page tables and frames).
 //
 //   u64 user_vm_start   u64 kern_vm_start
-//   u16 window_pages    u16 scan_cap_pages   u16 capture_cap_pages
+//   u16 window_pages (low 10 bits)  u16 scan_cap_pages  u16 capture_cap_pages
 //   u8  flags (bit 0: 5-level paging)        u8  root_page (CR3 = page*4K)
 #ifndef KTVM_SDT_FUZZ_ARENA_FUZZ_INPUT_H_
 #define KTVM_SDT_FUZZ_ARENA_FUZZ_INPUT_H_
