@@ -11,7 +11,7 @@ namespace ktvm::sdt::fuzz {
 
 std::optional<ArenaFuzzRun> RunArenaFuzzInput(absl::Span<const uint8_t> input) {
   constexpr uint64_t kPage = 4096;
-  constexpr uint16_t kMaxWindowPages = 0x3ff;
+  constexpr uint64_t kMaxWindowPages = 0x3ff;
   if (input.size() <= sizeof(ArenaFuzzHeader)) return std::nullopt;
   ArenaFuzzHeader h;
   std::memcpy(&h, input.data(), sizeof(h));
@@ -32,7 +32,7 @@ std::optional<ArenaFuzzRun> RunArenaFuzzInput(absl::Span<const uint8_t> input) {
   // Up to 1023 pages: a bigger window only repeats the same per-page walk,
   // and keeping each input cheap buys the fuzzer more inputs per second.
   run.window.user_vm_end =
-      h.user_vm_start + uint64_t{h.window_pages & kMaxWindowPages} * kPage;
+      h.user_vm_start + (uint64_t{h.window_pages} & kMaxWindowPages) * kPage;
   run.window.kern_vm_start = h.kern_vm_start;
   run.window.page_size = kPage;
   run.options.max_captured_bytes = uint64_t{h.capture_cap_pages} * kPage;
