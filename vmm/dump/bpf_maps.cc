@@ -22,6 +22,11 @@ using ::ktvm::report::RenderedValue;
 constexpr uint32_t kMaxProgramBtfBytes = 64 << 20;
 // Bucket chains longer than this are a cycle or garbage.
 constexpr size_t kMaxChainLength = 4096;
+// Bucket heads plus elements read for one hash table. The chain cap alone
+// allows n_buckets * 4096 reads: every bucket of a torn table pointing into
+// one cycle would keep a large guest's dump busy for hours. A real table of
+// half a million elements takes about a million.
+constexpr uint64_t kMaxHashSteps = 1 << 20;
 
 struct Offsets {
   uint64_t map_type, key_size, value_size, max_entries, map_flags, id, name;
@@ -270,8 +275,15 @@ class MapReader {
     const uint64_t value_offset = o_.elem_key + ((out.key_size() + 7) & ~7ULL);
     std::vector<uint64_t> cpu_offsets;
     if (percpu) cpu_offsets = PerCpuOffsets();
-    uint64_t found = 0, torn = 0, torn_values = 0;
+    uint64_t found = 0, torn = 0, torn_values = 0, steps = 0;
     for (uint32_t b = 0; b < *n_buckets; ++b) {
+      if (++steps > kMaxHashSteps) {
+        out.set_note(absl::StrFormat(
+            "walk stopped at bucket %d of %d after %d reads (cycles or a "
+            "torn table)",
+            b, *n_buckets, kMaxHashSteps));
+        break;
+      }
       absl::StatusOr<uint64_t> node = k_.ReadU64(*buckets + b * o_.bucket_size);
       if (!node.ok()) {
         out.set_note(absl::StrFormat("bucket %d unreadable", b));
@@ -279,7 +291,8 @@ class MapReader {
       }
       // hlist_nulls: the chain ends at an odd "nulls" marker.
       size_t chain = 0;
-      for (uint64_t elem = *node; elem != 0 && (elem & 1) == 0; ++chain) {
+      for (uint64_t elem = *node; elem != 0 && (elem & 1) == 0;
+           ++chain, ++steps) {
         if (chain >= kMaxChainLength) {
           out.set_note(absl::StrFormat("bucket %d: chain too long", b));
           break;

@@ -194,6 +194,33 @@ TEST_F(BpfMapsTest, QueueAndStackListValuesInPopOrder) {
       << bad->note();
 }
 
+// Every bucket of a torn table points into one cycle: each chain stops at
+// the chain cap, and the whole table at the read budget, not after
+// n_buckets * chain-cap reads.
+TEST_F(BpfMapsTest, HashWalkStopsAtItsReadBudget) {
+  const GuestKernel& k = *k_;
+  const uint64_t map = 0x40000, buckets = 0x48000, loop = 0x80000;
+  constexpr uint32_t kBuckets = 512;
+  PutMap(map, 1, report::BPF_MAP_TYPE_HASH, 4, 4, kBuckets, "cycles");
+  fake_.Put<uint64_t>(map + Off(k, "bpf_htab", "buckets"),
+                      FakeKernel::Va(buckets));
+  fake_.Put<uint32_t>(map + Off(k, "bpf_htab", "n_buckets"), kBuckets);
+  const uint64_t bucket = SizeOf(k, "bucket");
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    fake_.Put<uint64_t>(buckets + b * bucket, FakeKernel::Va(loop));
+  }
+  fake_.Put<uint64_t>(loop, FakeKernel::Va(loop));  // next = itself
+
+  std::vector<report::Diagnostic> diagnostics;
+  absl::StatusOr<BpfMapsRead> read = ReadBpfMaps(k, {}, diagnostics);
+  ASSERT_TRUE(read.ok()) << read.status();
+  const report::BpfMap* m = Named(*read, "cycles");
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(absl::StartsWith(m->note(), "walk stopped at bucket 256 of 512"))
+      << m->note();
+  EXPECT_EQ(m->entries_size(), 256);
+}
+
 TEST_F(BpfMapsTest, EntryCapCountsTheRestAsOmitted) {
   const uint64_t queue = 0x60000;
   PutMap(queue, 2, report::BPF_MAP_TYPE_QUEUE, 0, 4, 8, "fifo");
