@@ -231,6 +231,20 @@ TEST_F(KtvmCliBootTest, AutoPicksTcgForARealKernelWhereKvmEmulates) {
   ExpectFailure(r, kExitWorkloadFailed, "kernel panic");
 }
 
+// Under auto the accelerator is known only after the probe; when it is QEMU
+// TCG (KVM here only emulates, or no KVM), the backend's limit is still a
+// usage error with the limit named, before QEMU starts.
+TEST(KtvmCliAutoTest, AutoOnTcgRefusesTooManyCpus) {
+  const KtvmResult r = RunKtvm(absl::StrCat(
+      "--kernel ", kDebianKernel, " --accel=auto --cpus 300 --timeout 5s"));
+  if (absl::StrContains(r.output, "ktvm: accel: kvm")) {
+    GTEST_SKIP() << "NOT RUN: auto picked KVM here (hardware speed)";
+  }
+  ExpectFailure(r, kExitUsage,
+                "QEMU TCG backend: --cpus 300: QEMU TCG runs 1..255 vCPUs");
+  EXPECT_FALSE(absl::StrContains(r.output, "ktvm: booting")) << r.output;
+}
+
 // The whole path with a real scheduler (QEMU TCG here, KVM where native):
 // ktvm_fifo in stall mode starves a task named ktvm_stall, the kernel's
 // watchdog disables the scheduler, and ktvm exits with code 3.

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "vmm/guest/elf_dependencies.h"
 
@@ -149,6 +150,47 @@ TEST(InitramfsTest, MissingInputsAreClearErrors) {
   r = BuildInitramfs(spec);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("busybox-static"), std::string::npos);
+}
+
+TEST(InitramfsTest, InitMustBeAStaticElf) {
+  InitramfsSpec spec;
+  spec.init_path = "/etc/hostname";
+  auto r = BuildInitramfs(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("init /etc/hostname is not an ELF file"),
+            std::string::npos)
+      << r.status();
+  spec.init_path = "/bin/true";  // dynamically linked
+  r = BuildInitramfs(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("is dynamically linked"),
+            std::string::npos)
+      << r.status();
+}
+
+// An include may not replace the init, the config or an earlier include.
+TEST(InitramfsTest, IncludeOntoAnExistingPathIsAUsageError) {
+  InitramfsSpec spec;
+  spec.init_path = kInit;
+  for (const char* guest : {"/init", "/ktvm/config", "/dev", "/dev/ttyS1"}) {
+    spec.includes = {{"/etc/hostname", guest}};
+    auto r = BuildInitramfs(spec);
+    ASSERT_FALSE(r.ok()) << guest;
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << r.status();
+    EXPECT_NE(r.status().message().find("is already in the initramfs"),
+              std::string::npos)
+        << r.status();
+  }
+  spec.includes = {{"/etc/hostname", "/x"}, {"/etc/hosts", "/x"}};
+  auto r = BuildInitramfs(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("--include /etc/hosts:/x"),
+            std::string::npos)
+      << r.status();
+  spec.includes = {{"/etc/hostname", "/x"}, {"/etc/hosts", "/y"}};
+  EXPECT_TRUE(BuildInitramfs(spec).ok());
 }
 
 }  // namespace
