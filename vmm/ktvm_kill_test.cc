@@ -152,8 +152,12 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
   std::mt19937 rng(std::random_device{}());
   // Kills land at random around a moving aim that homes in on the write: a
   // kill after the report was out moves it earlier, one before moves it
-  // later, so the rounds straddle the write whatever this host's timing.
+  // later, the step halving at each turn (64 ms down to 4 ms), so the rounds
+  // straddle the write even when this run's timing is far from the
+  // reference run's (630 vs 865 ms seen on this loaded host).
   absl::Duration aim = spin_to_dump;
+  absl::Duration step = absl::Milliseconds(64);
+  int last_direction = 0;
   std::uniform_real_distribution<double> jitter_ms(-20, 20);
   int kept_earlier = 0, published = 0, exited_first = 0;
   int other_kept_intact = 0, alternative_published = 0;
@@ -214,7 +218,12 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
     const bool out =
         access(alternative.c_str(), F_OK) == 0 ||
         (!other_run_holds_path && ReadBytes(path_) != earlier_report);
-    aim += out || !killed ? -absl::Milliseconds(8) : absl::Milliseconds(8);
+    const int direction = out || !killed ? -1 : 1;
+    if (last_direction != 0 && direction != last_direction) {
+      step = std::max(step / 2, absl::Milliseconds(4));
+    }
+    last_direction = direction;
+    aim += direction * step;
     std::filesystem::remove(alternative);
     std::filesystem::remove(alternative + ".json");
   }
