@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "vmm/x86_64/vcpu_state.h"
 
@@ -80,9 +81,19 @@ absl::Status KvmBackend::Resume() {
 }
 
 absl::Status KvmBackend::Stop() {
-  machine_->Stop();
+  const std::vector<Machine::StuckVcpu> stuck = machine_->Stop();
   frozen_ = false;
-  return absl::OkStatus();
+  if (stuck.empty()) return absl::OkStatus();
+  std::vector<std::string> names;
+  for (const Machine::StuckVcpu& s : stuck) {
+    names.push_back(absl::StrFormat(
+        "vCPU %d is still %s", s.vcpu,
+        s.in_kvm_run ? "inside KVM_RUN" : "in ktvm's exit handling"));
+  }
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "%s %s after the stop request; left running until ktvm exits",
+      absl::StrJoin(names, ", "),
+      absl::FormatDuration(Machine::kVcpuJoinTimeout)));
 }
 
 const ktvm::memory::GuestMemory& KvmBackend::memory() const {

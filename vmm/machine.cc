@@ -158,7 +158,18 @@ Machine::Machine(MachineConfig config, KvmDevice kvm, Vm vm, GuestRam ram)
       vm_(std::move(vm)),
       ram_(std::move(ram)) {}
 
-Machine::~Machine() { Stop(); }
+Machine::~Machine() {
+  if (Stop().empty()) return;
+  // A vCPU thread inside KVM_RUN uses its VcpuThread, its Vcpu (fd and
+  // kvm_run mapping) and, through KVM, guest RAM. Closing or unmapping them
+  // under it would turn the stuck guest into a fault in ktvm, so they are
+  // leaked on purpose; the process exit tears the VM down with them.
+  for (const StuckVcpu& stuck : stuck_vcpus_) {
+    (void)threads_[stuck.vcpu].release();
+    (void)vcpus_[stuck.vcpu].release();
+  }
+  (void)new GuestRam(std::move(ram_));
+}
 
 x86_64::VcpuLimit Machine::CpuLimit(const KvmDevice& kvm) {
   return x86_64::MaxVcpus(VcpuCapsOf(kvm));
@@ -318,10 +329,34 @@ MachineExit Machine::Wait(absl::Duration timeout) {
   return *exit_;
 }
 
-void Machine::Stop() {
+std::vector<Machine::StuckVcpu> Machine::Stop(absl::Duration join_timeout) {
+  // Given up on by an earlier Stop(): their threads are detached and may
+  // have ended, so they are neither kicked (pthread_kill on an ended thread
+  // is undefined) nor waited for again.
+  auto given_up = [this](int vcpu) {
+    return std::any_of(stuck_vcpus_.begin(), stuck_vcpus_.end(),
+                       [vcpu](const StuckVcpu& s) { return s.vcpu == vcpu; });
+  };
   Finish({MachineExit::Reason::kStopped, -1, "stopped by the VMM"});
-  for (auto& t : threads_) t->RequestStop();
-  for (auto& t : threads_) t->Join();
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    if (!given_up(static_cast<int>(i))) threads_[i]->RequestStop();
+  }
+  const absl::Time deadline = absl::Now() + join_timeout;
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    const int vcpu = static_cast<int>(i);
+    if (given_up(vcpu)) continue;
+    switch (threads_[i]->JoinUntil(deadline)) {
+      case VcpuThread::JoinResult::kJoined:
+        break;
+      case VcpuThread::JoinResult::kAbandonedInKvmRun:
+        stuck_vcpus_.push_back({vcpu, /*in_kvm_run=*/true});
+        break;
+      case VcpuThread::JoinResult::kAbandonedOutsideKvmRun:
+        stuck_vcpus_.push_back({vcpu, /*in_kvm_run=*/false});
+        break;
+    }
+  }
+  return stuck_vcpus_;
 }
 
 std::vector<VcpuSnapshot> Machine::Freeze(absl::Duration timeout) {

@@ -111,6 +111,10 @@ ABSL_FLAG(bool, print_stats, false,
           "'ktvm-stats:' line (used by //vmm:boot_benchmark).");
 ABSL_FLAG(std::string, kvm_device, ktvm::vmm::kDefaultKvmDevicePath,
           "The KVM device node.");
+ABSL_FLAG(std::vector<std::string>, testing_unkickable_vcpus, {},
+          "Testing only (--accel=kvm): vCPU indices whose threads keep the "
+          "kick signal blocked, so a guest loop without exits on them can be "
+          "neither parked nor stopped (the 'vCPU that will not park').");
 ABSL_FLAG(std::string, ap_start, "sipi",
           "How secondary vCPUs start: sipi (they wait for the guest's "
           "INIT-SIPI-SIPI, as Linux expects) or vmm (ktvm starts them at the "
@@ -343,6 +347,7 @@ struct RunSettings {
   uint64_t memory;
   std::string kvm_path;
   std::string ap_start;
+  std::vector<int> unkickable_vcpus;
   absl::Duration timeout;
   absl::Time start;
   std::string scheduler_path;
@@ -530,6 +535,7 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
   config.extra_cmdline = run.cmdline;
   config.ap_start = run.ap_start == "vmm" ? x86_64::ApStart::kLongModeAtEntry
                                           : x86_64::ApStart::kSipi;
+  config.unkickable_vcpus_for_testing = run.unkickable_vcpus;
   absl::StatusOr<std::unique_ptr<KvmBackend>> kvm =
       KvmBackend::Create(std::move(config));
   if (!kvm.ok()) return kvm.status();
@@ -546,7 +552,13 @@ absl::StatusOr<RunResult> RunOnKvm(RunSettings& run, GuestOutcome& outcome) {
   // The first exit reason wins, so this is how the guest ended even when
   // WatchBackend stopped it after a dump.
   const MachineExit exit = m.Wait(absl::ZeroDuration());
-  (void)(*kvm)->Stop();
+  // A vCPU that cannot be kicked must not keep ktvm from exiting with its
+  // result (the report, if any, is already written); it is named here and
+  // ends with the process.
+  if (absl::Status stopped = (*kvm)->Stop(); !stopped.ok()) {
+    std::fprintf(stderr, "ktvm: warning: %s\n",
+                 std::string(stopped.message()).c_str());
+  }
   if (exit.reason != MachineExit::Reason::kTimeout) RefineKvmEnding(exit, *r);
   if (absl::GetFlag(FLAGS_print_stats)) {
     // Wall-clock ns, comparable with a parent's clock_gettime(REALTIME).
@@ -683,6 +695,18 @@ int Run(const char* argv0) {
                           absl::FormatDuration(absl::GetFlag(*flag)),
                           flag == &FLAGS_timeout ? "no limit" : "no watchdog"));
     }
+  }
+  std::vector<int> unkickable_vcpus;
+  for (const std::string& text :
+       absl::GetFlag(FLAGS_testing_unkickable_vcpus)) {
+    int vcpu = -1;
+    if (!absl::SimpleAtoi(text, &vcpu) || vcpu < 0 || vcpu >= cpus) {
+      return Fail(kExitUsage,
+                  absl::StrFormat("--testing_unkickable_vcpus %s: expected a "
+                                  "vCPU index below --cpus %d",
+                                  text, cpus));
+    }
+    unkickable_vcpus.push_back(vcpu);
   }
   // The report is written at the very end of a failed run; a path that can
   // never take it must fail now, not after the guest ran into the failure.
@@ -845,6 +869,7 @@ int Run(const char* argv0) {
   run.memory = *memory;
   run.kvm_path = kvm_path;
   run.ap_start = ap_start;
+  run.unkickable_vcpus = std::move(unkickable_vcpus);
   run.timeout = absl::GetFlag(FLAGS_timeout);
   run.start = g_start;
   run.scheduler_path = absl::GetFlag(FLAGS_scheduler);

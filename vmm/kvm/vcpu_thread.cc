@@ -14,6 +14,10 @@ namespace {
 // applications.
 void NoopHandler(int) {}
 
+// JoinUntil's extra wait for a thread it found outside KVM_RUN: ample for
+// one exit handler (microseconds), short next to the stop deadline.
+constexpr absl::Duration kOutsideRunGrace = absl::Milliseconds(100);
+
 constexpr uint32_t kSnapshotMsrs[] = {
     0xc0000100,  // FS_BASE
     0xc0000101,  // GS_BASE
@@ -100,6 +104,36 @@ void VcpuThread::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
+VcpuThread::JoinResult VcpuThread::JoinUntil(absl::Time deadline) {
+  if (!thread_.joinable()) return JoinResult::kJoined;
+  auto ended = [this]() { return !running_.load(); };
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline(absl::Condition(&ended), deadline);
+  }
+  if (ended()) {
+    thread_.join();
+    return JoinResult::kJoined;
+  }
+  RunState in_run = RunState::kInKvmRun;
+  if (run_state_.compare_exchange_strong(in_run, RunState::kAbandoned)) {
+    thread_.detach();
+    return JoinResult::kAbandonedInKvmRun;
+  }
+  // Outside KVM_RUN with stop_ set, a healthy thread is at most one exit
+  // handler away from its end (it may have just left KVM_RUN).
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&ended), kOutsideRunGrace);
+  }
+  if (ended()) {
+    thread_.join();
+    return JoinResult::kJoined;
+  }
+  thread_.detach();
+  return JoinResult::kAbandonedOutsideKvmRun;
+}
+
 void VcpuThread::RequestPause() {
   pause_ = true;
   Kick();
@@ -167,7 +201,16 @@ void VcpuThread::Loop() {
       Park();
       continue;
     }
+    run_state_.store(RunState::kInKvmRun);
     const absl::Status s = vcpu_->Run();
+    RunState in_run = RunState::kInKvmRun;
+    if (!run_state_.compare_exchange_strong(in_run, RunState::kOutside)) {
+      // Abandoned by JoinUntil: the owner no longer waits for this thread
+      // and may be tearing down the devices and callbacks, so it ends here
+      // (this object and the Vcpu are leaked for it).
+      running_ = false;
+      return;
+    }
     if (absl::IsCancelled(s)) {
       // Acquire pairs with Kick(): if this clears a newer kick, the loop
       // condition below sees the request that came with it.

@@ -87,6 +87,22 @@ class VcpuThread {
   void RequestStop();
   void Join();
 
+  // How JoinUntil ended.
+  enum class JoinResult {
+    kJoined,
+    // Still inside KVM_RUN at the deadline: the thread was detached and,
+    // should KVM_RUN ever return, ends touching nothing but this object and
+    // its Vcpu, which the owner must then never free (see Machine).
+    kAbandonedInKvmRun,
+    // Running outside KVM_RUN at the deadline (blocked in an exit handler,
+    // which is a ktvm bug): detached as well.
+    kAbandonedOutsideKvmRun,
+  };
+  // After RequestStop: waits until `deadline` for the loop to end, so a vCPU
+  // that cannot be kicked (kick signal blocked, a KVM that ignores it) cannot
+  // hold up the VMM's exit.
+  JoinResult JoinUntil(absl::Time deadline);
+
   // Freeze support. RequestPause returns at once; WaitParked blocks until the
   // vCPU parked (true) or `timeout` passed (false).
   void RequestPause();
@@ -119,6 +135,12 @@ class VcpuThread {
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_{false};
   std::atomic<uint64_t> exits_{0};
+  // Who owns the thread's way out of KVM_RUN: the thread moves kOutside ->
+  // kInKvmRun -> kOutside around each KVM_RUN, JoinUntil moves kInKvmRun ->
+  // kAbandoned. The compare-exchange decides the race, so an abandoned
+  // thread never runs an exit handler after its owner gave up on it.
+  enum class RunState : uint8_t { kOutside, kInKvmRun, kAbandoned };
+  std::atomic<RunState> run_state_{RunState::kOutside};
 
   mutable absl::Mutex mu_;
   bool parked_ ABSL_GUARDED_BY(mu_) = false;
