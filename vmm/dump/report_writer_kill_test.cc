@@ -71,6 +71,18 @@ int CountTempFiles(const std::string& dir) {
   return count;
 }
 
+// What a killed writer left behind (multi-MiB each): removed after each
+// kill so the directory and the disk do not fill up over hundreds of kills.
+void RemoveTempFiles(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  while (dirent* e = readdir(d)) {
+    if (absl::StrContains(e->d_name, ".tmp-")) {
+      unlink(absl::StrCat(dir, "/", e->d_name).c_str());
+    }
+  }
+  closedir(d);
+}
+
 TEST(ReportWriterKillTest, SigkillNeverLeavesATruncatedReport) {
   std::string dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/kill");
   mkdir(dir.c_str(), 0755);
@@ -96,16 +108,36 @@ TEST(ReportWriterKillTest, SigkillNeverLeavesATruncatedReport) {
   }
   const int write_us = static_cast<int>(slowest_us);
   std::printf("one write takes %d us\n", write_us);
-  constexpr int kIterations = 80;
+  std::fflush(stdout);
+  // Kills must land inside writes (temp file on disk) often enough for the
+  // test to mean something. How often a random delay does that depends on
+  // how much of a write is serialisation before the temp file exists (most
+  // of it under TSan), so every other kill is aimed: it waits until the
+  // child's temp file appears and strikes a random few microseconds later.
+  // The loop runs until enough kills landed mid-write, within an attempt
+  // cap and a time budget well inside the test's timeout (a TSan fork and
+  // write take ~0.5 s each on a loaded host).
+  constexpr int kMinIterations = 80;
+  constexpr int kMaxIterations = 400;
+  constexpr int kNeededMidWrite = kMinIterations / 8;
+  const absl::Time budget_end = absl::Now() + absl::Seconds(200);
+  int iterations = 0;
   int found_complete = 0;
   int found_absent = 0;
   int killed_mid_write = 0;
-  for (int i = 0; i < kIterations; ++i) {
+  int aimed_mid_write = 0;
+  for (int i = 0;
+       i < kMaxIterations &&
+       (i < kMinIterations ||
+        (killed_mid_write < kNeededMidWrite && absl::Now() < budget_end));
+       ++i) {
+    ++iterations;
     // Alternate formats; the file from the previous iteration stays, so
     // "complete previous report" is exercised as well as "no file".
     ReportFormat format =
-        i % 2 == 0 ? ReportFormat::kBinary : ReportFormat::kJson;
-    std::string path = absl::StrCat(dir, "/r", i % 2, ".ktvm-dump");
+        i % 4 < 2 ? ReportFormat::kBinary : ReportFormat::kJson;
+    std::string path = absl::StrCat(dir, "/r", i % 4 < 2 ? 0 : 1, ".ktvm-dump");
+    const bool aimed = i % 2 == 1;
     int temps_before = CountTempFiles(dir);
     // The kill delay counts from when the child runs: fork() itself can
     // take longer than a write (under TSan, many times longer).
@@ -128,12 +160,26 @@ TEST(ReportWriterKillTest, SigkillNeverLeavesATruncatedReport) {
     char byte;
     ASSERT_EQ(read(started[0], &byte, 1), 1) << "writer did not start";
     close(started[0]);
-    usleep(std::uniform_int_distribution<int>(0, 3 * write_us)(rng));
+    if (aimed) {
+      // Bounded: a few writes' time (the child writes back to back).
+      const absl::Time give_up =
+          absl::Now() + absl::Microseconds(int64_t{4} * write_us);
+      while (CountTempFiles(dir) <= temps_before && absl::Now() < give_up) {
+        usleep(20);
+      }
+      usleep(std::uniform_int_distribution<int>(0, 200)(rng));
+    } else {
+      usleep(std::uniform_int_distribution<int>(0, 3 * write_us)(rng));
+    }
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "writer failed before the kill";
-    if (CountTempFiles(dir) > temps_before) ++killed_mid_write;
+    if (CountTempFiles(dir) > temps_before) {
+      ++killed_mid_write;
+      if (aimed) ++aimed_mid_write;
+    }
+    RemoveTempFiles(dir);
 
     struct stat st;
     if (stat(path.c_str(), &st) != 0) {
@@ -147,12 +193,14 @@ TEST(ReportWriterKillTest, SigkillNeverLeavesATruncatedReport) {
   }
   std::printf(
       "kill test: %d iterations, %d complete, %d absent, %d killed "
-      "mid-write\n",
-      kIterations, found_complete, found_absent, killed_mid_write);
+      "mid-write (%d of them aimed)\n",
+      iterations, found_complete, found_absent, killed_mid_write,
+      aimed_mid_write);
+  std::fflush(stdout);
   // The test only means something if kills landed inside writes and some
   // reports were there to check.
-  EXPECT_GT(killed_mid_write, kIterations / 8);
-  EXPECT_GT(found_complete, kIterations / 4);
+  EXPECT_GE(killed_mid_write, kNeededMidWrite);
+  EXPECT_GT(found_complete, iterations / 4);
 }
 
 }  // namespace
