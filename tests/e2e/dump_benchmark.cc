@@ -129,8 +129,13 @@ int Run() {
                                        dump::VmcoreinfoScan::kEveryByte);
     scan_bytes.v.push_back(Ms(absl::Now() - t0));
   }
-  // The detection poll while the guest runs (first call bootstraps).
-  (*engine)->Poll();
+  // The detection poll while the guest runs, once the engine's bootstrap
+  // worker (started by the first poll) has delivered the kernel view.
+  const absl::Time bootstrap_deadline = absl::Now() + absl::Seconds(60);
+  while (!(*engine)->bootstrapped() && absl::Now() < bootstrap_deadline) {
+    (*engine)->Poll();
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   const absl::Time p0 = absl::Now();
   for (int i = 0; i < kPolls; ++i) (*engine)->Poll();
   const double poll_us = absl::ToDoubleMicroseconds(absl::Now() - p0) / kPolls;

@@ -1,5 +1,7 @@
 #include "vmm/dump/dump_engine.h"
 
+#include <chrono>
+#include <future>
 #include <utility>
 #include <vector>
 
@@ -60,16 +62,54 @@ absl::StatusOr<std::unique_ptr<DumpEngine>> DumpEngine::Create(
   return engine;
 }
 
-void DumpEngine::TryBootstrap(absl::Time now, VmcoreinfoScan scan) {
-  if (kernel_ != nullptr || btf_ == nullptr || now < next_bootstrap_) return;
-  next_bootstrap_ = now + kBootstrapRetry;
+DumpEngine::~DumpEngine() {
+  if (bootstrap_worker_.valid()) bootstrap_worker_.wait();
+}
+
+DumpEngine::BootstrapResult DumpEngine::RunBootstrap(
+    const memory::GuestMemory& memory, const struct ::btf* btf,
+    VmcoreinfoScan scan) {
+  const absl::Time start = absl::Now();
   absl::StatusOr<std::unique_ptr<GuestKernel>> kernel =
-      BootstrapGuestKernel(backend_.memory(), btf_.get(), scan);
-  if (!kernel.ok()) {
-    bootstrap_error_ = std::string(kernel.status().message());
+      BootstrapGuestKernel(memory, btf, scan);
+  return {std::move(kernel), absl::Now() - start};
+}
+
+void DumpEngine::PollBootstrap(absl::Time now) {
+  if (kernel_ != nullptr || btf_ == nullptr) return;
+  if (bootstrap_worker_.valid()) {
+    if (bootstrap_worker_.wait_for(std::chrono::seconds(0)) !=
+        std::future_status::ready) {
+      return;
+    }
+    AdoptBootstrap(bootstrap_worker_.get(), now);
     return;
   }
-  kernel_ = *std::move(kernel);
+  if (now < next_bootstrap_) return;
+  bootstrap_worker_ =
+      std::async(std::launch::async, RunBootstrap, std::cref(backend_.memory()),
+                 btf_.get(), VmcoreinfoScan::kPageStarts);
+}
+
+void DumpEngine::BootstrapBeforeDump(VmcoreinfoScan scan) {
+  if (kernel_ != nullptr || btf_ == nullptr) return;
+  if (bootstrap_worker_.valid()) {
+    AdoptBootstrap(bootstrap_worker_.get(), absl::Now());
+    if (kernel_ != nullptr) return;
+  }
+  AdoptBootstrap(RunBootstrap(backend_.memory(), btf_.get(), scan),
+                 absl::Now());
+}
+
+void DumpEngine::AdoptBootstrap(BootstrapResult result, absl::Time now) {
+  next_bootstrap_ = now + kBootstrapRetry;
+  if (!result.kernel.ok()) {
+    bootstrap_error_ = std::string(result.kernel.status().message());
+    return;
+  }
+  kernel_ = *std::move(result.kernel);
+  kernel_ready_ = now;
+  kernel_bootstrap_duration_ = result.took;
   bootstrap_error_.clear();
   absl::StatusOr<ScxExitMonitor> scx = ScxExitMonitor::Create(*kernel_);
   if (scx.ok()) scx_.emplace(*std::move(scx));
@@ -124,7 +164,7 @@ std::optional<DumpTrigger> DumpEngine::PollConsole(absl::Time now) const {
 std::optional<DumpTrigger> DumpEngine::Poll() {
   if (fired_) return std::nullopt;
   const absl::Time now = absl::Now();
-  TryBootstrap(now);
+  PollBootstrap(now);
   // Memory before the console: the kernel records panic_cpu and the exit
   // kind before it prints the line, so when both fired, memory has it.
   std::optional<DumpTrigger> trigger = PollMemory(now);
@@ -348,13 +388,15 @@ void DumpEngine::DumpInto(const DumpTrigger& trigger,
   }
 
   const absl::Time bootstrap_start = absl::Now();
-  if (kernel_ == nullptr) {
-    // Last chance: look for the note anywhere, not only at page starts.
-    next_bootstrap_ = absl::InfinitePast();
-    TryBootstrap(absl::Now(), VmcoreinfoScan::kEveryByte);
-  }
+  // Last chance: look for the note anywhere, not only at page starts.
+  BootstrapBeforeDump(VmcoreinfoScan::kEveryByte);
   timings->set_bootstrap_ns(
       absl::ToInt64Nanoseconds(absl::Now() - bootstrap_start));
+  if (kernel_ != nullptr) {
+    timings->set_kernel_ready_ns(SinceStart(kernel_ready_));
+    timings->set_kernel_bootstrap_ns(
+        absl::ToInt64Nanoseconds(kernel_bootstrap_duration_));
+  }
   report.set_console_tail(backend_.ConsoleTail(kConsoleTailBytes));
   if (kernel_ == nullptr) {
     AddDiagnostic(report, "kernel",

@@ -6,6 +6,7 @@
 #define KTVM_VMM_DUMP_DUMP_ENGINE_H_
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,13 +66,17 @@ class DumpEngine {
   // never fires (detection needs the kernel's symbols and types).
   static absl::StatusOr<std::unique_ptr<DumpEngine>> Create(
       backend::Backend& backend, DumpEngineOptions options, absl::Time start);
+  // Waits for a bootstrap still running on its worker thread.
+  ~DumpEngine();
 
   // Called often (about every millisecond) while the guest runs. Bootstraps
   // the kernel view when the guest has published VMCOREINFO, then checks
   // the sched_ext exit kind and panic_cpu in memory, the console, and the
   // jiffies watchdog, in that order: when memory and console both show an
   // event, memory wins (its report is richer). Returns a trigger once;
-  // never blocks for long.
+  // never blocks: the bootstrap (decoding ~200k kallsyms names, 0.1-0.2 s
+  // at -c opt and seconds under sanitizers) runs on a worker thread, so the
+  // console, --timeout and signals are still seen every millisecond.
   std::optional<DumpTrigger> Poll();
 
   // After the guest ended without a trigger (e.g. a panic whose reset beat
@@ -93,6 +98,12 @@ class DumpEngine {
   google::protobuf::ArenaOptions ReportArenaOptions();
 
   bool bootstrapped() const { return kernel_ != nullptr; }
+  // When the kernel view became usable (InfinitePast: not yet), and how
+  // long that bootstrap took on its worker.
+  absl::Time kernel_ready() const { return kernel_ready_; }
+  absl::Duration kernel_bootstrap_duration() const {
+    return kernel_bootstrap_duration_;
+  }
   // False when the bzImage had no usable vmlinux BTF.
   bool has_btf() const { return btf_ != nullptr; }
   // Why the last bootstrap attempt failed (empty once bootstrapped).
@@ -105,8 +116,21 @@ class DumpEngine {
         options_(std::move(options)),
         start_(start),
         btf_(std::move(btf)) {}
-  void TryBootstrap(absl::Time now,
-                    VmcoreinfoScan scan = VmcoreinfoScan::kPageStarts);
+  struct BootstrapResult {
+    absl::StatusOr<std::unique_ptr<GuestKernel>> kernel;
+    absl::Duration took;
+  };
+  // From Poll(): takes over a finished worker's result, or starts a worker
+  // when none runs and the retry time has come. Never waits.
+  void PollBootstrap(absl::Time now);
+  // From Dump(): waits for a running worker, then, without a kernel view,
+  // bootstraps here with `scan`.
+  void BootstrapBeforeDump(VmcoreinfoScan scan);
+  void AdoptBootstrap(BootstrapResult result, absl::Time now);
+  // The bootstrap itself; on the worker it only reads guest memory and BTF.
+  static BootstrapResult RunBootstrap(const memory::GuestMemory& memory,
+                                      const struct ::btf* btf,
+                                      VmcoreinfoScan scan);
   int64_t SinceStart(absl::Time t) const {
     return absl::ToInt64Nanoseconds(t - start_);
   }
@@ -136,6 +160,11 @@ class DumpEngine {
   uint64_t last_jiffies_ = 0;
   absl::Time last_progress_;
   absl::Time next_bootstrap_ = absl::InfinitePast();
+  // The running bootstrap worker, if any. It reads guest memory and the BTF
+  // only; the engine's state changes on the polling thread (AdoptBootstrap).
+  std::future<BootstrapResult> bootstrap_worker_;
+  absl::Time kernel_ready_ = absl::InfinitePast();
+  absl::Duration kernel_bootstrap_duration_;
   std::string bootstrap_error_ = "not attempted";
   bool fired_ = false;
 };

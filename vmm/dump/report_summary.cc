@@ -79,6 +79,15 @@ std::string FormatReportSummary(const ktvm::report::FailureDumpReport& r) {
                         Ms(t.detection_window_ns()), Ms(t.freeze_latency_ns()),
                         Ms(t.dump_finished_ns() - t.frozen_ns()),
                         Ms(t.bootstrap_ns()), Ms(t.maps_ns()));
+  if (t.kernel_ready_ns() > 0) {
+    // Memory detection starts here: an earlier event is console-only.
+    absl::StrAppendFormat(
+        &out,
+        "bootstrap kernel view ready at %.3f s (built in %.1f ms), "
+        "trigger at %.3f s\n",
+        Ms(t.kernel_ready_ns()) / 1000, Ms(t.kernel_bootstrap_ns()),
+        Ms(t.detected_ns()) / 1000);
+  }
   return out;
 }
 
