@@ -21,24 +21,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "vmm/dump/path_parts.h"
 
 namespace ktvm::dump {
 namespace {
 
 constexpr absl::string_view kTempMarker = ".tmp-";
 constexpr int kMaxDirectoryEntries = 100000;
-
-std::string DirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 bool AllDigits(absl::string_view s) {
   if (s.empty()) return false;

@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/json_util.h"
+#include "vmm/dump/path_parts.h"
 #include "vmm/dump/report_temp_files.h"
 #include "vmm/dump/utf8_repair.h"
 
@@ -113,18 +114,6 @@ class Fd {
  private:
   int fd_;
 };
-
-std::string DirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 absl::StatusOr<TempFile> CreateTempFile(const std::string& path) {
   constexpr int kAttempts = 8;
