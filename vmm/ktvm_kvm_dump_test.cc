@@ -27,9 +27,12 @@
 #include "proto/failure_dump.pb.h"
 #include "vmm/dump/report_writer.h"
 #include "vmm/exit_codes.h"
+#include "vmm/ktvm_process.h"
 
 namespace ktvm::vmm {
 namespace {
+
+using testing::PrintedReportPath;
 
 constexpr char kKtvm[] = "vmm/ktvm";
 constexpr char kGuest[] = "tests/test_guest/test_guest.bzImage";
@@ -123,16 +126,6 @@ void ExpectRegistersOnlyReport(const report::FailureDumpReport& report) {
   EXPECT_TRUE(kernel_diagnostic) << report.DebugString();
   EXPECT_TRUE(absl::StrContains(report.console_tail(), "2 of 2 vCPUs up"))
       << report.console_tail();
-}
-
-// The path after "report" in ktvm's freeze-and-dump summary, or "".
-std::string PrintedReportPath(const std::string& output) {
-  for (absl::string_view line : absl::StrSplit(output, '\n')) {
-    absl::string_view rest = line;
-    if (!absl::ConsumePrefix(&rest, "ktvm:   report    ")) continue;
-    return std::string(rest.substr(0, rest.find(" (")));
-  }
-  return "";
 }
 
 class KtvmKvmDumpTest : public ::testing::Test {

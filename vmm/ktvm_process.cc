@@ -9,6 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace ktvm::vmm::testing {
 
@@ -41,6 +43,15 @@ std::string WriteTempFile(const std::string& name, const std::string& bytes) {
   const std::string path = absl::StrCat(dir ? dir : "/tmp", "/", name);
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
+}
+
+std::string PrintedReportPath(const std::string& output) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    absl::string_view rest = line;
+    if (!absl::ConsumePrefix(&rest, "ktvm:   report    ")) continue;
+    return std::string(rest.substr(0, rest.find(" (")));
+  }
+  return "";
 }
 
 }  // namespace ktvm::vmm::testing

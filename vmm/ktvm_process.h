@@ -24,6 +24,10 @@ KtvmResult RunKtvm(const std::string& args);
 // possibly behind a wrapper (e.g. "setpriv --reuid=65534 ... /tmp/d/ktvm").
 KtvmResult RunKtvmCommand(const std::string& command, const std::string& args);
 
+// The report path ktvm's freeze-and-dump summary printed ("ktvm:   report
+// <path> (<n> bytes)"), or "" when there is none.
+std::string PrintedReportPath(const std::string& output);
+
 // Writes bytes to $TEST_TMPDIR/name and returns the path.
 std::string WriteTempFile(const std::string& name, const std::string& bytes);
 

@@ -27,6 +27,7 @@
 #include "proto/failure_dump.pb.h"
 #include "vmm/dump/report_writer.h"
 #include "vmm/ktvm_child.h"
+#include "vmm/ktvm_process.h"
 
 namespace ktvm::vmm {
 namespace {
@@ -34,6 +35,7 @@ namespace {
 using ::ktvm::report::FailureDumpReport;
 using testing::ExitCodeOf;
 using testing::KtvmChild;
+using testing::PrintedReportPath;
 
 constexpr int kVms = 8;
 constexpr char kDebianKernel[] = "external/kernel/bzImage";
@@ -41,16 +43,6 @@ constexpr char kDebianKernel[] = "external/kernel/bzImage";
 constexpr absl::Duration kAllUpTimeout = absl::Seconds(480);
 
 std::string Token(int vm) { return absl::StrCat("parallel-vm-", vm, "-up"); }
-
-// The path after "report" in ktvm's freeze-and-dump summary, or "".
-std::string PrintedReportPath(const std::string& output) {
-  for (absl::string_view line : absl::StrSplit(output, '\n')) {
-    absl::string_view rest = line;
-    if (!absl::ConsumePrefix(&rest, "ktvm:   report    ")) continue;
-    return std::string(rest.substr(0, rest.find(" (")));
-  }
-  return "";
-}
 
 TEST(ParallelVmsTest, EightVmsRunAtOnceAndDumpToOnePath) {
   const char* tmp = std::getenv("TEST_TMPDIR");
