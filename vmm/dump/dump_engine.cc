@@ -199,6 +199,18 @@ std::optional<DumpTrigger> DumpEngine::PollAfterExit() {
   return trigger;
 }
 
+absl::Status DumpEngine::SettleStep() {
+  if (!backend_.Resume().ok()) {
+    return absl::UnavailableError("the guest could not be resumed");
+  }
+  absl::SleepFor(options_.settle_step);
+  if (!backend_.Freeze().ok()) {
+    return absl::UnavailableError("the guest could not be frozen again");
+  }
+  kernel_->InvalidateCaches();
+  return absl::OkStatus();
+}
+
 void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
   if (!scx_.has_value()) {
     AddDiagnostic(report, "scx_exit",
@@ -215,10 +227,7 @@ void DumpEngine::CollectExitInfo(FailureDumpReport& report) {
        step < options_.max_settle_steps && info.ok() &&
        info->kind_value() >= kScxExitErrorKind && !info->complete();
        ++step) {
-    if (!backend_.Resume().ok()) break;
-    absl::SleepFor(options_.settle_step);
-    if (!backend_.Freeze().ok()) break;
-    kernel_->InvalidateCaches();
+    if (!SettleStep().ok()) break;
     absl::StatusOr<report::SchedExtExitInfo> next = scx_->ReadExitInfo();
     if (!next.ok()) {
       AddDiagnostic(report, "scx_exit",
@@ -255,7 +264,7 @@ void DumpEngine::SettlePanicMessage(FailureDumpReport& report) {
   constexpr absl::string_view kPanicLine = "Kernel panic - not syncing";
   // The line is among the newest few records once it is logged at all.
   constexpr size_t kNewestRecords = 16;
-  absl::string_view stopped_by = "within the settle budget";
+  std::string stopped_by = "within the settle budget";
   for (int step = 0;; ++step) {
     absl::StatusOr<report::KernelLog> log =
         ReadPrintkLog(*kernel_, kNewestRecords);
@@ -264,16 +273,10 @@ void DumpEngine::SettlePanicMessage(FailureDumpReport& report) {
       if (absl::StrContains(r.text(), kPanicLine)) return;
     }
     if (step == options_.max_settle_steps) break;
-    if (!backend_.Resume().ok()) {
-      stopped_by = "(the guest could not be resumed)";
+    if (absl::Status settled = SettleStep(); !settled.ok()) {
+      stopped_by = absl::StrCat("(", settled.message(), ")");
       break;
     }
-    absl::SleepFor(options_.settle_step);
-    if (!backend_.Freeze().ok()) {
-      stopped_by = "(the guest could not be frozen again)";
-      break;
-    }
-    kernel_->InvalidateCaches();
   }
   AddDiagnostic(
       report, "kernel_log",

@@ -136,6 +136,9 @@ class DumpEngine {
   }
   std::optional<DumpTrigger> PollMemory(absl::Time now);
   std::optional<DumpTrigger> PollConsole(absl::Time now) const;
+  // Lets the frozen guest run for one settle_step and freezes it again
+  // (memory caches dropped); an error says which half failed.
+  absl::Status SettleStep();
   void CollectExitInfo(ktvm::report::FailureDumpReport& report);
   // For a panic seen in memory: lets the guest run in settle steps until
   // the panic line is in the log (see the definition).
