@@ -1,5 +1,7 @@
 #include "vmm/kvm_backend.h"
 
+#include <unistd.h>
+
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -132,6 +134,10 @@ absl::StatusOr<backend::GuestExit> KvmBackend::WaitForExit(
 
 std::string KvmBackend::ConsoleTail(size_t max_bytes) const {
   return machine_->ConsoleTail(max_bytes);
+}
+
+backend::GuestHostThreads KvmBackend::HostThreads() const {
+  return {.pid = getpid(), .tids = machine_->VcpuHostThreadIds()};
 }
 
 std::vector<std::string> KvmBackend::ControlLines() const {

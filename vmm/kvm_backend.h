@@ -34,6 +34,7 @@ class KvmBackend : public backend::Backend {
       absl::Duration timeout) override;
   std::string ConsoleTail(size_t max_bytes) const override;
   std::vector<std::string> ControlLines() const override;
+  backend::GuestHostThreads HostThreads() const override;
 
   Machine& machine() { return *machine_; }
   // Time the last Freeze() took until every vCPU parked (or gave up).

@@ -411,6 +411,14 @@ std::string Machine::ConsoleTail(size_t max_bytes) const {
   return console_tail_.Tail(max_bytes);
 }
 
+std::vector<int> Machine::VcpuHostThreadIds() const {
+  std::vector<int> tids;
+  for (const std::unique_ptr<VcpuThread>& t : threads_) {
+    if (t != nullptr && t->host_tid() != 0) tids.push_back(t->host_tid());
+  }
+  return tids;
+}
+
 std::vector<std::string> Machine::ControlLines() const {
   absl::MutexLock lock(&mu_);
   return control_lines_;

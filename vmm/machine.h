@@ -135,6 +135,9 @@ class Machine {
   const KvmDevice& kvm() const { return kvm_; }
   std::string ConsoleTail(size_t max_bytes) const;
   std::vector<std::string> ControlLines() const;
+  // The host thread id of each started vCPU thread (not yet running: left
+  // out), for telling a hung guest from a starved one.
+  std::vector<int> VcpuHostThreadIds() const;
   IoStats io_stats() const;
   // True when the topology uses x2APIC (split irqchip, ktvm's IOAPIC).
   bool split_irqchip() const { return ioapic_ != nullptr; }

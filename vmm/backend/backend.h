@@ -31,6 +31,14 @@ struct BackendCallbacks {
   std::function<void(std::string_view line)> control_line;
 };
 
+// The host threads that run the guest's vCPUs. Their run-queue wait is time
+// the guest could not run however healthy it was, which the hang watchdog
+// must not hold against it.
+struct GuestHostThreads {
+  int pid = -1;           // the process (ktvm itself, or QEMU)
+  std::vector<int> tids;  // its vCPU threads; empty: every thread of `pid`
+};
+
 // How the guest ended.
 struct GuestExit {
   enum class Reason {
@@ -75,6 +83,9 @@ class Backend {
   virtual std::string ConsoleTail(size_t max_bytes) const = 0;
   // Every COM2 control line received so far.
   virtual std::vector<std::string> ControlLines() const = 0;
+
+  // Which host threads run the guest (pid -1: unknown, e.g. before Start).
+  virtual GuestHostThreads HostThreads() const { return {}; }
 };
 
 }  // namespace ktvm::backend

@@ -677,6 +677,13 @@ std::string QemuTcgBackend::ConsoleTail(size_t max_bytes) const {
   return console_.substr(console_.size() - max_bytes);
 }
 
+GuestHostThreads QemuTcgBackend::HostThreads() const {
+  // Every QEMU thread, not only "CPU n/TCG": the main loop's timers and the
+  // vCPUs share the guest's clock, and a reaped pid may already be reused.
+  if (qemu_pid_ <= 0 || qemu_wait_status_.has_value()) return {};
+  return {.pid = qemu_pid_, .tids = {}};
+}
+
 std::vector<std::string> QemuTcgBackend::ControlLines() const {
   absl::MutexLock lock(&mu_);
   return control_lines_;

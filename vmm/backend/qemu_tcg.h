@@ -77,6 +77,7 @@ class QemuTcgBackend : public Backend {
   absl::StatusOr<GuestExit> WaitForExit(absl::Duration timeout) override;
   std::string ConsoleTail(size_t max_bytes) const override;
   std::vector<std::string> ControlLines() const override;
+  GuestHostThreads HostThreads() const override;
 
   // QMP dump-guest-memory: an ELF core of guest RAM (PT_LOAD by physical
   // address, NT_PRSTATUS and QEMU CPU-state notes) written to `path`.

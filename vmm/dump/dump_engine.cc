@@ -119,7 +119,9 @@ void DumpEngine::AdoptBootstrap(BootstrapResult result, absl::Time now) {
   if (absl::StatusOr<uint64_t> va = kernel_->Symbol("jiffies"); va.ok()) {
     jiffies_va_ = *va;
   }
-  last_progress_ = now;
+  if (options_.watchdog > absl::ZeroDuration()) {
+    watchdog_.emplace(options_.watchdog);
+  }
 }
 
 std::optional<DumpTrigger> DumpEngine::PollMemory(absl::Time now) {
@@ -170,17 +172,15 @@ std::optional<DumpTrigger> DumpEngine::Poll() {
   std::optional<DumpTrigger> trigger = PollMemory(now);
   if (!trigger.has_value()) trigger = PollConsole(now);
   if (!trigger.has_value() && kernel_ != nullptr && jiffies_va_.has_value() &&
-      options_.watchdog > absl::ZeroDuration()) {
-    absl::StatusOr<uint64_t> jiffies = kernel_->ReadU64(*jiffies_va_);
-    if (jiffies.ok() && *jiffies != last_jiffies_) {
-      last_jiffies_ = *jiffies;
-      last_progress_ = now;
-    } else if (now - last_progress_ > options_.watchdog) {
-      trigger = DumpTrigger{
-          report::TRIGGER_KIND_WATCHDOG,
-          absl::StrFormat("jiffies stuck at %d for %s", last_jiffies_,
-                          absl::FormatDuration(now - last_progress_)),
-          "watchdog", now};
+      watchdog_.has_value()) {
+    if (absl::StatusOr<uint64_t> jiffies = kernel_->ReadU64(*jiffies_va_);
+        jiffies.ok()) {
+      const backend::GuestHostThreads threads = backend_.HostThreads();
+      if (std::optional<std::string> hang = watchdog_->Observe(
+              now, *jiffies, [&] { return SampleRunDelay(threads); })) {
+        trigger = DumpTrigger{report::TRIGGER_KIND_WATCHDOG, *std::move(hang),
+                              "watchdog", now};
+      }
     }
   }
   if (trigger.has_value()) fired_ = true;

@@ -19,6 +19,7 @@
 #include "google/protobuf/arena.h"
 #include "proto/failure_dump.pb.h"
 #include "vmm/backend/backend.h"
+#include "vmm/dump/jiffies_watchdog.h"
 #include "vmm/dump/kernel_bootstrap.h"
 #include "vmm/dump/kernel_console.h"
 #include "vmm/dump/scx_exit_monitor.h"
@@ -27,7 +28,8 @@ namespace ktvm::dump {
 
 struct DumpEngineOptions {
   BootstrapOptions bootstrap;
-  // No jiffies progress for this long is a hang (0: never).
+  // No jiffies progress for this long is a hang (0: never). Time the
+  // guest's host threads waited for a CPU does not count (JiffiesWatchdog).
   absl::Duration watchdog = absl::Seconds(60);
   // How long the guest may run, in steps, for the kernel to finish writing
   // the exit message after it claimed the exit kind.
@@ -160,8 +162,7 @@ class DumpEngine {
   std::optional<ScxExitMonitor> scx_;
   std::optional<uint64_t> panic_cpu_va_;
   std::optional<uint64_t> jiffies_va_;
-  uint64_t last_jiffies_ = 0;
-  absl::Time last_progress_;
+  std::optional<JiffiesWatchdog> watchdog_;
   absl::Time next_bootstrap_ = absl::InfinitePast();
   // The running bootstrap worker, if any. It reads guest memory and the BTF
   // only; the engine's state changes on the polling thread (AdoptBootstrap).

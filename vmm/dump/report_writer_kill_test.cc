@@ -126,10 +126,9 @@ TEST(ReportWriterKillTest, SigkillNeverLeavesATruncatedReport) {
   int found_absent = 0;
   int killed_mid_write = 0;
   int aimed_mid_write = 0;
-  for (int i = 0;
-       i < kMaxIterations &&
-       (i < kMinIterations ||
-        (killed_mid_write < kNeededMidWrite && absl::Now() < budget_end));
+  for (int i = 0; i < kMaxIterations &&
+                  (i < kMinIterations || (killed_mid_write < kNeededMidWrite &&
+                                          absl::Now() < budget_end));
        ++i) {
     ++iterations;
     // Alternate formats; the file from the previous iteration stays, so

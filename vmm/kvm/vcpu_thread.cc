@@ -1,6 +1,7 @@
 #include "vmm/kvm/vcpu_thread.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -192,6 +193,7 @@ void VcpuThread::Report(VcpuStopReason reason, std::string detail) {
 
 void VcpuThread::Loop() {
   native_ = pthread_self();
+  host_tid_ = static_cast<int>(gettid());
   sigset_t kick;
   sigemptyset(&kick);
   sigaddset(&kick, KickSignal());

@@ -112,6 +112,8 @@ class VcpuThread {
 
   uint64_t exit_count() const { return exits_.load(); }
   bool running() const { return running_.load(); }
+  // The thread's host tid once its loop runs (0 before).
+  int host_tid() const { return host_tid_.load(); }
 
  private:
   std::atomic_ref<uint8_t> ImmediateExit();
@@ -130,6 +132,7 @@ class VcpuThread {
   EoiFn on_eoi_;
   std::thread thread_;
   std::atomic<pthread_t> native_{};
+  std::atomic<int> host_tid_{0};
   std::atomic<bool> started_{false};
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
