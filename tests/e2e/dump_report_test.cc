@@ -202,10 +202,10 @@ void ExpectFrozenGuestState(const FailureDumpReport& r) {
 // Set by .bazelrc's test:asan/ubsan/tsan configurations.
 bool SanitizerBuild() { return std::getenv("KTVM_SANITIZER") != nullptr; }
 
-// Memory detection of a sched_ext error needs ktvm's kernel view, which its
-// bootstrap builds in the background once the guest has published
+// Memory detection of a sched_ext error or a panic needs ktvm's kernel view,
+// which its bootstrap builds in the background once the guest has published
 // VMCOREINFO: ~0.2 s normally, but 5-8 s under TSan (instrumented decoding
-// of ~200k kallsyms names). A scheduler that fails before then is caught on
+// of ~200k kallsyms names). A guest that fails before then is caught on
 // the console instead (a fallback report without scx_root's data), which
 // is right for ktvm but does not exercise the memory path this test is
 // about. The report proves which case it was: the view was not ready when
@@ -216,23 +216,20 @@ bool KernelViewCameAfterTrigger(const FailureDumpReport& r) {
           r.timings().kernel_ready_ns() > r.timings().detected_ns());
 }
 
-TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
-  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
-  // Under a sanitizer the scheduler may win that race: run again (a few
-  // times, bounded) until the memory path is what the report shows. A
-  // normal build must win it the first time.
+// Runs ktvm for a test about memory detection. Under a sanitizer the guest
+// may win the race with the bootstrap: run again (a few times, bounded)
+// until the memory path is what the report shows. A normal build must win
+// it the first time.
+KtvmRun RunKtvmForMemoryDetection(const std::string& name,
+                                  std::vector<std::string> args) {
   const int attempts = SanitizerBuild() ? 4 : 1;
   KtvmRun run;
-  absl::StatusOr<FailureDumpReport> r;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    run = RunKtvm("error",
-                  {"--scheduler=tests/schedulers/ktvm_fifo",
-                   "--sched_args=--mode=error --error_after=50",
-                   "--run=for i in $(seq 100); do /bin/true; done; sleep 5"});
-    r = dump::ReadReport(run.report_path);
+    run = RunKtvm(name, args);
+    absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
     if (!r.ok() || !KernelViewCameAfterTrigger(*r)) break;
     std::fprintf(stderr,
-                 "attempt %d of %d: the scheduler failed at %.3f s, before "
+                 "attempt %d of %d: the guest failed at %.3f s, before "
                  "ktvm's kernel view was ready (%.3f s, built in %.0f ms): "
                  "console report; %s\n",
                  attempt, attempts, r->timings().detected_ns() / 1e9,
@@ -240,6 +237,16 @@ TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
                  r->timings().kernel_bootstrap_ns() / 1e6,
                  attempt < attempts ? "running again" : "giving up");
   }
+  return run;
+}
+
+TEST(DumpReportTest, SchedulerErrorGivesOneCompleteReport) {
+  if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
+  const KtvmRun run = RunKtvmForMemoryDetection(
+      "error", {"--scheduler=tests/schedulers/ktvm_fifo",
+                "--sched_args=--mode=error --error_after=50",
+                "--run=for i in $(seq 100); do /bin/true; done; sleep 5"});
+  absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
   EXPECT_EQ(run.exit_code, 3);
   ASSERT_TRUE(r.ok()) << r.status();
   absl::StatusOr<FailureDumpReport> json =
@@ -343,10 +350,10 @@ TEST(DumpReportTest, StallNamesTheStalledTask) {
 
 TEST(DumpReportTest, PanicPutsTheOopsInTheLogTail) {
   if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
-  const KtvmRun run =
-      RunKtvm("panic",
-              {"--scheduler=tests/schedulers/ktvm_fifo",
-               "--sched_args=--mode=ok", "--run=echo c > /proc/sysrq-trigger"});
+  const KtvmRun run = RunKtvmForMemoryDetection(
+      "panic",
+      {"--scheduler=tests/schedulers/ktvm_fifo", "--sched_args=--mode=ok",
+       "--run=echo c > /proc/sysrq-trigger"});
   EXPECT_EQ(run.exit_code, 1);
   absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -359,15 +366,31 @@ TEST(DumpReportTest, PanicPutsTheOopsInTheLogTail) {
 }
 
 // Tasks keep exiting and new ones reuse their slots; --timeout ends the run
-// with a dump while that goes on.
+// with a dump while that goes on. --timeout counts from the VM's start, so a
+// starved host (sanitizers, eight VMs on two cores) can spend it all on the
+// boot: the workload prints a marker once it has churned, and a run whose
+// timeout came before the marker is repeated with twice the time.
 TEST(DumpReportTest, ChurnThenTimeoutShowsReusedSlots) {
   if (!QemuAvailable()) GTEST_SKIP() << "NOT RUN: qemu or busybox missing";
-  const KtvmRun run = RunKtvm(
-      "churn",
-      {"--scheduler=tests/schedulers/ktvm_fifo", "--sched_args=--mode=churn",
-       "--timeout=30s",
-       "--run=while true; do for i in $(seq 20); do /bin/true & done; wait; "
-       "done"});
+  constexpr char kChurned[] = "KTVM-TEST-CHURNED-20-ROUNDS";
+  KtvmRun run;
+  for (int timeout_s = 30; timeout_s <= 120; timeout_s *= 2) {
+    run = RunKtvm(
+        "churn",
+        {"--scheduler=tests/schedulers/ktvm_fifo", "--sched_args=--mode=churn",
+         absl::StrCat("--timeout=", timeout_s, "s"),
+         absl::StrCat("--run=n=0; while true; do for i in $(seq 20); do "
+                      "/bin/true & done; wait; n=$((n+1)); [ $n = 20 ] && "
+                      // Spelled so the command line itself never matches.
+                      "echo KTVM-TEST-CHURNED-$n-ROUNDS; done")});
+    if (absl::StrContains(run.output, kChurned)) break;
+    std::fprintf(stderr,
+                 "--timeout=%ds passed before the workload had churned 20 "
+                 "rounds (a starved host): %s\n",
+                 timeout_s, timeout_s < 120 ? "running again" : "giving up");
+  }
+  ASSERT_TRUE(absl::StrContains(run.output, kChurned))
+      << "the workload never churned before --timeout";
   EXPECT_EQ(run.exit_code, 6);
   absl::StatusOr<FailureDumpReport> r = dump::ReadReport(run.report_path);
   ASSERT_TRUE(r.ok()) << r.status();
