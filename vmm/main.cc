@@ -353,6 +353,9 @@ struct RunSettings {
   absl::Time start;
   std::string scheduler_path;
   std::vector<std::string> command_line;
+  // The kernel's BTF when the sched_ext check already loaded it; the dump
+  // engine takes it over instead of loading it a second time.
+  btf::BtfPtr vmlinux_btf;
 };
 
 report::ReportHeader ReportHeaderFor(const RunSettings& run,
@@ -411,7 +414,7 @@ void ToStdout(std::string_view bytes) {
 // --resume_after_dump. `cleanup` runs once the backend has started (or
 // failed to). Does not Stop() the backend.
 absl::StatusOr<RunResult> WatchBackend(backend::Backend& guest,
-                                       const RunSettings& run,
+                                       RunSettings& run,
                                        report::Backend backend_kind,
                                        const std::string& backend_reason,
                                        GuestOutcome& outcome,
@@ -425,6 +428,7 @@ absl::StatusOr<RunResult> WatchBackend(backend::Backend& guest,
   // dump never waits for it. Without it a dump holds only registers.
   dump::DumpEngineOptions dump_options;
   dump_options.bootstrap.bzimage_path = run.kernel_path;
+  dump_options.vmlinux_btf = std::move(run.vmlinux_btf);
   dump_options.watchdog = absl::GetFlag(FLAGS_watchdog);
   dump_options.header = ReportHeaderFor(run, backend_kind, backend_reason);
   dump_options.console = &ConsoleScanner();
@@ -805,6 +809,7 @@ int Run(const char* argv0) {
 
   // A scheduler needs sched_ext in the kernel; without it the run would
   // only fail late as a scheduler that never attaches.
+  btf::BtfPtr checked_btf;
   if (!absl::GetFlag(FLAGS_scheduler).empty()) {
     dump::BootstrapOptions btf_options;
     btf_options.bzimage_path = kernel_path;
@@ -822,6 +827,8 @@ int Run(const char* argv0) {
                        kernel->size())));
                !s.ok()) {
       return Fail(ExitCodeForSetupError(s), std::string(s.message()));
+    } else {
+      checked_btf = *std::move(btf);
     }
   }
 
@@ -875,6 +882,7 @@ int Run(const char* argv0) {
   run.start = g_start;
   run.scheduler_path = absl::GetFlag(FLAGS_scheduler);
   run.command_line = g_command_line;
+  run.vmlinux_btf = std::move(checked_btf);
   for (int signo : {SIGUSR1, SIGINT, SIGTERM}) ::signal(signo, OnManualSignal);
   if (run.timeout <= absl::ZeroDuration())
     run.timeout = absl::InfiniteDuration();

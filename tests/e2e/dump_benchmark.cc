@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -96,7 +97,7 @@ int Run() {
   dump::DumpEngineOptions options;
   options.bootstrap.bzimage_path = KernelPath();
   const absl::Time btf0 = absl::Now();
-  auto engine = dump::DumpEngine::Create(qemu, options, start);
+  auto engine = dump::DumpEngine::Create(qemu, std::move(options), start);
   const absl::Duration btf_load = absl::Now() - btf0;
   if (!engine.ok()) {
     std::fprintf(stderr, "engine: %s\n", engine.status().ToString().c_str());

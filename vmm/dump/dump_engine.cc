@@ -45,7 +45,10 @@ void AddDiagnostic(FailureDumpReport& report, std::string subject,
 
 absl::StatusOr<std::unique_ptr<DumpEngine>> DumpEngine::Create(
     backend::Backend& backend, DumpEngineOptions options, absl::Time start) {
-  absl::StatusOr<btf::BtfPtr> btf = LoadVmlinuxBtf(options.bootstrap);
+  absl::StatusOr<btf::BtfPtr> btf =
+      options.vmlinux_btf != nullptr
+          ? absl::StatusOr<btf::BtfPtr>(std::move(options.vmlinux_btf))
+          : LoadVmlinuxBtf(options.bootstrap);
   // Without the kernel's BTF no kernel data can be read, but a report with
   // every vCPU's registers is still worth writing (a test guest that is not
   // Linux, a kernel built without BTF).

@@ -28,6 +28,9 @@ namespace ktvm::dump {
 
 struct DumpEngineOptions {
   BootstrapOptions bootstrap;
+  // The kernel's BTF if the caller has loaded it already (else Create loads
+  // it from bootstrap.bzimage_path).
+  btf::BtfPtr vmlinux_btf;
   // No jiffies progress for this long is a hang (0: never). Time the
   // guest's host threads waited for a CPU does not count (JiffiesWatchdog).
   absl::Duration watchdog = absl::Seconds(60);
@@ -108,6 +111,7 @@ class DumpEngine {
   }
   // False when the bzImage had no usable vmlinux BTF.
   bool has_btf() const { return btf_ != nullptr; }
+  const struct ::btf* btf() const { return btf_.get(); }
   // Why the last bootstrap attempt failed (empty once bootstrapped).
   const std::string& bootstrap_error() const { return bootstrap_error_; }
 

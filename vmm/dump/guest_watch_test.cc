@@ -83,9 +83,29 @@ std::unique_ptr<DumpEngine> MakeEngine(
   options.bootstrap.bzimage_path = "external/kernel/bzImage";
   options.bootstrap.btf_cache_dir = TmpPath("btf-cache");
   absl::StatusOr<std::unique_ptr<DumpEngine>> engine =
-      DumpEngine::Create(fake, options, absl::Now());
+      DumpEngine::Create(fake, std::move(options), absl::Now());
   EXPECT_TRUE(engine.ok()) << engine.status();
   return engine.ok() ? *std::move(engine) : nullptr;
+}
+
+// ktvm's sched_ext check loads the BTF before the engine exists; the
+// engine must take that one over, not read the kernel image again.
+TEST(GuestWatchTest, EngineUsesABtfLoadedBeforehand) {
+  BootstrapOptions load;
+  load.bzimage_path = "external/kernel/bzImage";
+  load.btf_cache_dir = TmpPath("btf-cache");
+  absl::StatusOr<btf::BtfPtr> btf = LoadVmlinuxBtf(load);
+  ASSERT_TRUE(btf.ok()) << btf.status();
+  const struct ::btf* loaded = btf->get();
+  FakeBackend fake;
+  DumpEngineOptions options;
+  options.bootstrap.bzimage_path = TmpPath("no-such-bzImage");
+  options.vmlinux_btf = *std::move(btf);
+  absl::StatusOr<std::unique_ptr<DumpEngine>> engine =
+      DumpEngine::Create(fake, std::move(options), absl::Now());
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_TRUE((*engine)->has_btf()) << (*engine)->bootstrap_error();
+  EXPECT_EQ((*engine)->btf(), loaded);
 }
 
 TEST(GuestWatchTest, SignalGivesAManualReportAndStopsTheGuest) {
