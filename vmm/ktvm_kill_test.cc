@@ -261,5 +261,78 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
       << HiddenTempFiles(dir_).front();
 }
 
+// The kills above land around the write; the write itself takes about a
+// millisecond, too short to hit on purpose. --testing_report_write_pause
+// holds the real process inside it, with half the report in its temporary
+// file, so every kill here lands mid-write: the report path must still hold
+// the earlier report, and the half-written file must never be published.
+TEST_F(KtvmKillTest, SigkillInsideTheWriteLeavesTheEarlierReport) {
+  std::set<int> want_fields;
+  {
+    absl::StatusOr<std::unique_ptr<KtvmChild>> run =
+        KtvmChild::Start(KtvmArgs(path_));
+    ASSERT_TRUE(run.ok()) << run.status();
+    ASSERT_TRUE((*run)->Wait(absl::Seconds(60)).ok());
+    absl::StatusOr<FailureDumpReport> r = dump::ReadReport(path_);
+    ASSERT_TRUE(r.ok()) << r.status();
+    want_fields = PresentFields(*r);
+  }
+  const std::string earlier_report = ReadBytes(path_);
+  const std::string earlier_json = ReadBytes(path_ + ".json");
+  constexpr int kRounds = 4;
+  for (int i = 0; i < kRounds; ++i) {
+    SCOPED_TRACE(absl::StrFormat("round %d", i));
+    std::vector<std::string> args = KtvmArgs(path_);
+    args.push_back("--testing_report_write_pause=60s");
+    absl::StatusOr<std::unique_ptr<KtvmChild>> run = KtvmChild::Start(args);
+    ASSERT_TRUE(run.ok()) << run.status();
+    KtvmChild& ktvm = **run;
+    // Wait until the first half is in the temporary file.
+    std::string temp;
+    uintmax_t temp_bytes = 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (temp_bytes == 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+      for (const std::string& name : HiddenTempFiles(dir_)) {
+        std::error_code ec;
+        const uintmax_t size =
+            std::filesystem::file_size(dir_ + "/" + name, ec);
+        if (!ec && size > 0 &&
+            dump::WriterPidOfReportTempName(name) == ktvm.pid()) {
+          temp = dir_ + "/" + name;
+          temp_bytes = size;
+        }
+      }
+    }
+    ASSERT_GT(temp_bytes, 0u) << "no temporary report appeared\n"
+                              << ktvm.Output();
+    ktvm.Signal(SIGKILL);
+    absl::StatusOr<int> status = ktvm.Wait(absl::Seconds(60));
+    ASSERT_TRUE(status.ok()) << status.status();
+    ASSERT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL)
+        << "ktvm ended before the kill: " << *status;
+    // Killed mid-write: the temporary file holds about half a report...
+    EXPECT_LT(std::filesystem::file_size(temp), earlier_report.size() * 3 / 4);
+    // ...and the report path the earlier, complete one.
+    EXPECT_EQ(ReadBytes(path_), earlier_report);
+    EXPECT_EQ(ReadBytes(path_ + ".json"), earlier_json);
+    ExpectCompleteReport(path_, want_fields);
+    EXPECT_NE(
+        access(dump::AlternativeReportPath(path_, ktvm.pid(), 0).c_str(), F_OK),
+        0);
+  }
+  EXPECT_GE(HiddenTempFiles(dir_).size(), static_cast<size_t>(kRounds));
+  // The next ktvm (no pause) publishes a complete report and clears what
+  // the killed writers left; the second of margin as above.
+  absl::SleepFor(absl::Milliseconds(1100));
+  absl::StatusOr<std::unique_ptr<KtvmChild>> last =
+      KtvmChild::Start(KtvmArgs(path_));
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE((*last)->Wait(absl::Seconds(60)).ok());
+  ExpectCompleteReport(path_, want_fields);
+  EXPECT_NE(ReadBytes(path_), earlier_report);
+  EXPECT_TRUE(HiddenTempFiles(dir_).empty());
+}
+
 }  // namespace
 }  // namespace ktvm::vmm

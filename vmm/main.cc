@@ -36,6 +36,7 @@
 #include "vmm/dump/guest_watch.h"
 #include "vmm/dump/kernel_bootstrap.h"
 #include "vmm/dump/kernel_console.h"
+#include "vmm/dump/report_writer.h"
 #include "vmm/exit_codes.h"
 #include "vmm/guest/control_protocol.h"
 #include "vmm/guest/initramfs.h"
@@ -116,6 +117,10 @@ ABSL_FLAG(std::vector<std::string>, testing_unkickable_vcpus, {},
           "Testing only (--accel=kvm): vCPU indices whose threads keep the "
           "kick signal blocked, so a guest loop without exits on them can be "
           "neither parked nor stopped (the 'vCPU that will not park').");
+ABSL_FLAG(absl::Duration, testing_report_write_pause, absl::ZeroDuration(),
+          "Testing only: pause this long after writing the first half of a "
+          "report to its temporary file, so a test can kill ktvm inside the "
+          "write and find the report path untouched.");
 ABSL_FLAG(std::string, ap_start, "sipi",
           "How secondary vCPUs start: sipi (they wait for the guest's "
           "INIT-SIPI-SIPI, as Linux expects) or vmm (ktvm starts them at the "
@@ -713,6 +718,9 @@ int Run(const char* argv0) {
     }
     unkickable_vcpus.push_back(vcpu);
   }
+  // Negative is as good as none here: a test-only flag needs no error text.
+  dump::SetReportWritePauseForTesting(
+      absl::GetFlag(FLAGS_testing_report_write_pause));
   // The report is written at the very end of a failed run; a path that can
   // never take it must fail now, not after the guest ran into the failure.
   if (absl::Status s = CheckReportPath(absl::GetFlag(FLAGS_dump)); !s.ok()) {

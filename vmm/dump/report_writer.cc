@@ -130,6 +130,9 @@ absl::StatusOr<TempFile> CreateTempFile(const std::string& path) {
       "could not pick an unused temporary name next to %s", path));
 }
 
+// Nanoseconds (SetReportWritePauseForTesting).
+std::atomic<int64_t> g_write_pause_for_testing_ns{0};
+
 absl::Status WriteAll(int fd, absl::string_view bytes,
                       const std::string& path) {
   while (!bytes.empty()) {
@@ -277,6 +280,16 @@ absl::StatusOr<std::string> WriteSerializedReportAtomically(
   if (absl::Status s = CheckReportPath(path); !s.ok()) return s;
   absl::StatusOr<TempFile> temp = CreateTempFile(path);
   if (!temp.ok()) return temp.status();
+  const absl::Duration pause =
+      absl::Nanoseconds(g_write_pause_for_testing_ns.load());
+  if (pause > absl::ZeroDuration()) {
+    const absl::string_view first = bytes.substr(0, bytes.size() / 2);
+    if (absl::Status s = WriteAll(temp->fd(), first, temp->path()); !s.ok()) {
+      return s;
+    }
+    absl::SleepFor(pause);
+    bytes.remove_prefix(first.size());
+  }
   if (absl::Status s = WriteAll(temp->fd(), bytes, temp->path()); !s.ok()) {
     return s;
   }
@@ -314,6 +327,10 @@ absl::StatusOr<std::string> WriteSerializedReportAtomically(
   // killed between their temp file and the rename left here.
   RemoveStaleReportTempFiles(dir, ProcessStartTime());
   return *target;
+}
+
+void SetReportWritePauseForTesting(absl::Duration pause) {
+  g_write_pause_for_testing_ns.store(absl::ToInt64Nanoseconds(pause));
 }
 
 std::string AlternativeReportPath(const std::string& path, int pid, int n) {

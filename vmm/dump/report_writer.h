@@ -46,6 +46,11 @@ absl::StatusOr<std::string> WriteSerializedReportAtomically(
     absl::string_view bytes, const std::string& path,
     absl::Time keep_reports_since = absl::InfiniteFuture());
 
+// Tests only (ktvm --testing_report_write_pause): every later write stops
+// this long after the first half of the report is in its temporary file,
+// so a test can SIGKILL the real process inside the write.
+void SetReportWritePauseForTesting(absl::Duration pause);
+
 // The name WriteReportAtomically uses for attempt `n` (0-based) when `path`
 // holds a newer report: "/d/r.ktvm-dump", pid 7, n 0 -> "/d/r-7.ktvm-dump";
 // n 1 -> "/d/r-7-1.ktvm-dump".
