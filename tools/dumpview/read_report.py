@@ -45,15 +45,31 @@ class ReportError(Exception):
 
 
 def parse_report(data):
-    """Parses binary or proto3 JSON bytes (JSON when it starts with '{')."""
+    """Parses binary or proto3 JSON bytes.
+
+    A binary report starts with its header's tag, 0x0a (a newline), then the
+    header's length: a 123-byte header reads "\\n{" like indented JSON. So
+    bytes starting with the tag are tried as binary first, as JSON only
+    when that fails.
+    """
     report = pb2.FailureDumpReport()
-    if data.lstrip()[:1] == b"{":
+    looks_like_json = data.lstrip()[:1] == b"{"
+    if data[:1] == b"\n":
+        try:
+            report.ParseFromString(data)
+            if report.HasField("header"):
+                return report
+        except Exception as e:  # DecodeError; the C++ backend raises others.
+            if not looks_like_json:
+                raise ReportError(f"not a valid binary report: {e}") from e
+        report.Clear()
+    if looks_like_json:
         try:
             json_format.Parse(data.decode("utf-8"), report,
                               ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError) as e:
             raise ReportError(f"not a valid JSON report: {e}") from e
-    else:
+    elif data[:1] != b"\n":
         try:
             report.ParseFromString(data)
         except Exception as e:  # DecodeError; the C++ backend raises others.

@@ -90,6 +90,21 @@ class ReadReportTest(unittest.TestCase):
         self.assertIn("idx=7 genn=3", text)
         self.assertIn("pid = 42", text)
 
+    def test_every_header_length_reads_back(self):
+        # A 123-byte header makes a binary report start "\n{" (JSON-like).
+        for pad in range(200):
+            r = read_report.read_report(BINARY)
+            r.header.Clear()
+            r.header.format_version = pb2.FORMAT_VERSION_1
+            r.header.ktvm_version = "v" * pad
+            data = r.SerializeToString()
+            self.assertEqual(read_report.parse_report(data), r,
+                             f"header of {r.header.ByteSize()} bytes")
+        with open(JSON, "rb") as f:
+            indented = b"\n  " + f.read()
+        self.assertEqual(read_report.parse_report(indented),
+                         read_report.read_report(BINARY))
+
     def test_bad_files_raise_report_error(self):
         with tempfile.NamedTemporaryFile() as f:
             with open(BINARY, "rb") as src:

@@ -379,6 +379,27 @@ std::string DefaultReportPath(ReportFormat format) {
   return DefaultReportPathIn(dir, absl::Now(), getpid(), format);
 }
 
+namespace {
+
+absl::Status ParseJsonReport(absl::string_view bytes,
+                             FailureDumpReport& report) {
+  google::protobuf::util::JsonParseOptions options;
+  // A newer ktvm may add fields; an older reader still shows the rest.
+  options.ignore_unknown_fields = true;
+  google::protobuf::util::Status s =
+      google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(bytes.data(), bytes.size()), &report,
+          options);
+  if (s.ok()) return absl::OkStatus();
+  // One-line errors: the parser's message can contain newlines.
+  std::string reason = ProtobufStatusText(s);
+  absl::StrReplaceAll({{"\n", " "}}, &reason);
+  return absl::DataLossError(
+      absl::StrCat("not a valid JSON report (truncated or corrupt): ", reason));
+}
+
+}  // namespace
+
 absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
   if (bytes.empty()) {
     return absl::InvalidArgumentError("the file is empty, not a report");
@@ -388,27 +409,24 @@ absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
   google::protobuf::LogSilencer quiet;
   FailureDumpReport report;
   absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(bytes);
-  if (!trimmed.empty() && trimmed.front() == '{') {
-    google::protobuf::util::JsonParseOptions options;
-    // A newer ktvm may add fields; an older reader still shows the rest.
-    options.ignore_unknown_fields = true;
-    google::protobuf::util::Status s =
-        google::protobuf::util::JsonStringToMessage(
-            google::protobuf::StringPiece(bytes.data(), bytes.size()), &report,
-            options);
-    if (!s.ok()) {
-      // One-line errors: the parser's message can contain newlines.
-      std::string reason = ProtobufStatusText(s);
-      absl::StrReplaceAll({{"\n", " "}}, &reason);
-      return absl::DataLossError(absl::StrCat(
-          "not a valid JSON report (truncated or corrupt): ", reason));
-    }
+  const bool looks_like_json = !trimmed.empty() && trimmed.front() == '{';
+  // A binary report starts with its header's tag, 0x0a, which is also a
+  // newline: one whose header is 123 bytes long begins "\n{" like indented
+  // JSON. Bytes that start with the tag are read as binary first, and as
+  // JSON only when that fails.
+  const bool binary_parsed =
+      bytes.front() == kHeaderTag &&
+      report.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  if (binary_parsed && report.has_header()) {
+    // A binary report.
+  } else if (looks_like_json) {
+    report.Clear();
+    if (absl::Status s = ParseJsonReport(bytes, report); !s.ok()) return s;
   } else if (bytes.front() != kHeaderTag) {
     return absl::FailedPreconditionError(
         "not a ktvm report (neither JSON nor a binary report, which starts "
         "with its header)");
-  } else if (!report.ParseFromArray(bytes.data(),
-                                    static_cast<int>(bytes.size()))) {
+  } else if (!binary_parsed) {
     return absl::DataLossError(
         "not a valid binary report (truncated or corrupt protobuf)");
   }

@@ -96,6 +96,29 @@ TEST(ReportWriterTest, BinaryRoundTripLeavesOnlyTheReport) {
   EXPECT_EQ(ListDir(dir), std::vector<std::string>{"r.ktvm-dump"});
 }
 
+// A binary report starts with the header's tag (0x0a, a newline) and its
+// length: a 123-byte header makes that "\n{", which once read as JSON (a
+// report fuzzer finding). Every header length, whitespace-like ones too,
+// must round-trip, and JSON with leading whitespace must still read.
+TEST(ReportWriterTest, BinaryReportsOfEveryHeaderLengthReadBack) {
+  for (int pad = 0; pad < 200; ++pad) {
+    FailureDumpReport r = SmallReport();
+    r.mutable_header()->set_ktvm_version(std::string(pad, 'v'));
+    const std::string bytes = r.SerializeAsString();
+    SCOPED_TRACE(absl::StrCat("header of ", r.header().ByteSizeLong(),
+                              " bytes, starting ", int{bytes[1]}));
+    absl::StatusOr<FailureDumpReport> read = ParseReport(bytes);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_TRUE(Equal(*read, r));
+  }
+  absl::StatusOr<std::string> json =
+      SerializeReport(SmallReport(), ReportFormat::kJson);
+  ASSERT_TRUE(json.ok());
+  absl::StatusOr<FailureDumpReport> indented = ParseReport("\n  " + *json);
+  ASSERT_TRUE(indented.ok()) << indented.status();
+  EXPECT_TRUE(Equal(*indented, SmallReport()));
+}
+
 TEST(ReportWriterTest, JsonRoundTripIsProto3Json) {
   std::string dir = TestDir("json");
   std::string path = dir + "/r.json";
