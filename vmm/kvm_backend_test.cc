@@ -8,11 +8,13 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "memory/virtual_memory.h"
 #include "memory/x86_64_translator.h"
+#include "vmm/dump/host_run_delay.h"
 #include "vmm/kvm/kvm_device.h"
 #include "vmm/x86_64/gdt.h"
 #include "vmm/x86_64/vcpu_state.h"
@@ -89,6 +91,20 @@ TEST_F(KvmBackendTest, FreezeReadRegistersResumeStop) {
     ASSERT_TRUE(
         mu.AwaitWithTimeout(absl::Condition(&spinning), absl::Seconds(60)));
   }
+  // The watchdog's view of the guest: the four vCPU threads, threads of
+  // this process, whose scheduler counters can be read.
+  const backend::GuestHostThreads threads = (*b)->HostThreads();
+  EXPECT_EQ(threads.pid, getpid());
+  EXPECT_FALSE(threads.every_thread);
+  ASSERT_EQ(threads.tids.size(), 4u);
+  for (const int tid : threads.tids) {
+    EXPECT_NE(tid, gettid());
+    EXPECT_EQ(access(absl::StrCat("/proc/self/task/", tid).c_str(), F_OK), 0)
+        << tid;
+  }
+  absl::StatusOr<dump::RunDelaySample> delays = dump::SampleRunDelay(threads);
+  ASSERT_TRUE(delays.ok()) << delays.status();
+  EXPECT_EQ(delays->size(), 4u);
   ASSERT_TRUE((*b)->Freeze().ok());
   std::printf("KvmBackend froze 4 vCPUs in %s\n",
               absl::FormatDuration((*b)->last_freeze_duration()).c_str());
@@ -135,6 +151,8 @@ TEST_F(KvmBackendTest, FreezeReadRegistersResumeStop) {
   absl::StatusOr<backend::GuestExit> exit = (*b)->WaitForExit(absl::Seconds(5));
   ASSERT_TRUE(exit.ok());
   EXPECT_EQ(exit->reason, backend::GuestExit::Reason::kStopped);
+  // Ended threads are not listed (their tids may be reused).
+  EXPECT_TRUE((*b)->HostThreads().tids.empty());
 }
 
 TEST_F(KvmBackendTest, ExitReasons) {

@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "vmm/x86_64/layout.h"
 #include "vmm/x86_64/x2apic_topology.h"
 
@@ -48,6 +51,25 @@ MachineExit::Reason FromVcpuStop(VcpuStopReason r) {
       return MachineExit::Reason::kVmmError;
   }
   return MachineExit::Reason::kVmmError;
+}
+
+// What a Machine with a stuck vCPU leaves behind on purpose (~Machine):
+// held in a list that lives until the process exits, so it stays
+// reachable and leak checkers (LeakSanitizer) do not flag a deliberate
+// choice as a leak.
+struct AbandonedMachineParts {
+  std::vector<std::unique_ptr<VcpuThread>> threads;
+  std::vector<std::unique_ptr<Vcpu>> vcpus;
+  std::unique_ptr<GuestRam> ram;
+};
+
+void KeepUntilExit(std::unique_ptr<AbandonedMachineParts> parts) {
+  static absl::Mutex mu(absl::kConstInit);
+  // Never destroyed: exit() must not free what a stuck thread may touch.
+  static auto* const kept =
+      new std::vector<std::unique_ptr<AbandonedMachineParts>>;
+  absl::MutexLock lock(&mu);
+  kept->push_back(std::move(parts));
 }
 
 }  // namespace
@@ -164,11 +186,13 @@ Machine::~Machine() {
   // kvm_run mapping) and, through KVM, guest RAM. Closing or unmapping them
   // under it would turn the stuck guest into a fault in ktvm, so they are
   // leaked on purpose; the process exit tears the VM down with them.
+  auto parts = std::make_unique<AbandonedMachineParts>();
   for (const StuckVcpu& stuck : stuck_vcpus_) {
-    (void)threads_[stuck.vcpu].release();
-    (void)vcpus_[stuck.vcpu].release();
+    parts->threads.push_back(std::move(threads_[stuck.vcpu]));
+    parts->vcpus.push_back(std::move(vcpus_[stuck.vcpu]));
   }
-  (void)new GuestRam(std::move(ram_));
+  parts->ram = std::make_unique<GuestRam>(std::move(ram_));
+  KeepUntilExit(std::move(parts));
 }
 
 x86_64::VcpuLimit Machine::CpuLimit(const KvmDevice& kvm) {

@@ -35,8 +35,9 @@ struct BackendCallbacks {
 // the guest could not run however healthy it was, which the hang watchdog
 // must not hold against it.
 struct GuestHostThreads {
-  int pid = -1;           // the process (ktvm itself, or QEMU)
-  std::vector<int> tids;  // its vCPU threads; empty: every thread of `pid`
+  int pid = -1;               // the process (ktvm itself, or QEMU)
+  std::vector<int> tids;      // its vCPU threads
+  bool every_thread = false;  // instead of `tids`: all threads of `pid`
 };
 
 // How the guest ended.

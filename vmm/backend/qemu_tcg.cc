@@ -681,7 +681,7 @@ GuestHostThreads QemuTcgBackend::HostThreads() const {
   // Every QEMU thread, not only "CPU n/TCG": the main loop's timers and the
   // vCPUs share the guest's clock, and a reaped pid may already be reused.
   if (qemu_pid_ <= 0 || qemu_wait_status_.has_value()) return {};
-  return {.pid = qemu_pid_, .tids = {}};
+  return {.pid = qemu_pid_, .tids = {}, .every_thread = true};
 }
 
 std::vector<std::string> QemuTcgBackend::ControlLines() const {

@@ -178,9 +178,9 @@ std::optional<DumpTrigger> DumpEngine::Poll() {
       watchdog_.has_value()) {
     if (absl::StatusOr<uint64_t> jiffies = kernel_->ReadU64(*jiffies_va_);
         jiffies.ok()) {
-      const backend::GuestHostThreads threads = backend_.HostThreads();
       if (std::optional<std::string> hang = watchdog_->Observe(
-              now, *jiffies, [&] { return SampleRunDelay(threads); })) {
+              now, *jiffies,
+              [this] { return SampleRunDelay(backend_.HostThreads()); })) {
         trigger = DumpTrigger{report::TRIGGER_KIND_WATCHDOG, *std::move(hang),
                               "watchdog", now};
       }

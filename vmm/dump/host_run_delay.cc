@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -43,9 +44,10 @@ std::optional<int64_t> ReadRunDelay(int pid, int tid) {
   const ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
   if (n <= 0) return std::nullopt;
   buf[n] = '\0';
-  long long run_ns = 0;
-  long long delay = 0;
-  if (std::sscanf(buf, "%lld %lld", &run_ns, &delay) != 2 || delay < 0) {
+  int64_t run_ns = 0;
+  int64_t delay = 0;
+  if (std::sscanf(buf, "%" SCNd64 " %" SCNd64, &run_ns, &delay) != 2 ||
+      delay < 0) {
     return std::nullopt;
   }
   return delay;
@@ -59,8 +61,11 @@ absl::StatusOr<RunDelaySample> SampleRunDelay(
     return absl::FailedPreconditionError(
         "the guest's host threads are unknown");
   }
+  if (!threads.every_thread && threads.tids.empty()) {
+    return absl::FailedPreconditionError("no guest thread runs yet");
+  }
   std::vector<int> tids = threads.tids;
-  if (tids.empty()) {
+  if (threads.every_thread) {
     absl::StatusOr<std::vector<int>> all = ListThreads(threads.pid);
     if (!all.ok()) return all.status();
     tids = *std::move(all);

@@ -16,9 +16,9 @@ namespace ktvm::dump {
 // Cumulative run_delay per host tid, in nanoseconds.
 using RunDelaySample = absl::flat_hash_map<int, int64_t>;
 
-// Reads every listed thread (all of the process's threads when `tids` is
-// empty). Threads that ended meanwhile are left out; an error only when no
-// thread could be read at all.
+// Reads every listed thread (all of the process's threads with
+// every_thread). Threads that ended meanwhile are left out; an error only when
+// no thread could be read at all.
 absl::StatusOr<RunDelaySample> SampleRunDelay(
     const backend::GuestHostThreads& threads);
 

@@ -24,7 +24,8 @@ TEST(HostRunDelayTest, ListsEveryThreadOfAProcess) {
     while (!stop) absl::SleepFor(absl::Milliseconds(1));
   });
   while (tid == 0) absl::SleepFor(absl::Milliseconds(1));
-  absl::StatusOr<RunDelaySample> all = SampleRunDelay({.pid = getpid()});
+  absl::StatusOr<RunDelaySample> all =
+      SampleRunDelay({.pid = getpid(), .every_thread = true});
   stop = true;
   t.join();
   ASSERT_TRUE(all.ok()) << all.status();
@@ -73,6 +74,8 @@ TEST(HostRunDelayTest, TwoSpinnersOnOneCpuEachWait) {
 
 TEST(HostRunDelayTest, UnknownOrGoneProcessIsAnError) {
   EXPECT_FALSE(SampleRunDelay({}).ok());
+  // No vCPU thread has started: nothing to read, not every thread.
+  EXPECT_FALSE(SampleRunDelay({.pid = getpid()}).ok());
   // pid_max is at most 2^22: this pid cannot exist.
   EXPECT_FALSE(SampleRunDelay({.pid = (1 << 22) + 1}).ok());
   EXPECT_FALSE(SampleRunDelay({.pid = getpid(), .tids = {(1 << 22) + 1}}).ok());

@@ -10,23 +10,25 @@ namespace ktvm::dump {
 std::optional<std::string> JiffiesWatchdog::Observe(absl::Time now,
                                                     uint64_t jiffies,
                                                     SampleFn sample) {
-  if (!jiffies_.has_value() || jiffies != *jiffies_) {
+  const bool moved = !jiffies_.has_value() || jiffies != *jiffies_;
+  if (moved) {
     jiffies_ = jiffies;
     progress_ = now;
     starved_ = absl::ZeroDuration();
-    last_sample_.reset();
-    return std::nullopt;
   }
-  const absl::Duration stalled = now - progress_;
-  if (stalled < kSampleEvery) return std::nullopt;
+  // Sampled on a clock, not only once a stall is seen: after a gap in the
+  // polling itself (ktvm starved along with the guest), the last sample
+  // from before the gap is what shows how long the guest waited in it.
   if (!last_sample_.has_value() || now - last_sample_time_ >= kSampleEvery) {
     absl::StatusOr<RunDelaySample> s = sample();
     if (s.ok()) {
-      if (last_sample_.has_value()) {
-        // A thread cannot have waited longer than the interval; clamping
-        // keeps a bogus counter from hiding a real hang for long.
-        starved_ += std::min(MaxRunDelayGrowth(*last_sample_, *s),
-                             now - last_sample_time_);
+      if (last_sample_.has_value() && !moved) {
+        // Only the part of the interval inside the stall counts; and a
+        // thread cannot have waited longer than that, which also keeps a
+        // bogus counter from hiding a real hang for long.
+        const absl::Duration window =
+            now - std::max(last_sample_time_, progress_);
+        starved_ += std::min(MaxRunDelayGrowth(*last_sample_, *s), window);
       }
       last_sample_ = *std::move(s);
       last_sample_time_ = now;
@@ -35,6 +37,7 @@ std::optional<std::string> JiffiesWatchdog::Observe(absl::Time now,
       sample_error_ = std::string(s.status().message());
     }
   }
+  const absl::Duration stalled = now - progress_;
   if (stalled - starved_ <= limit_) return std::nullopt;
   std::string summary = absl::StrFormat(
       "jiffies stuck at %d for %s", *jiffies_,

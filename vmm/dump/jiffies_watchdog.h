@@ -4,9 +4,11 @@
 // loaded CI machine, a sanitizer build or QEMU TCG on two cores can keep a
 // healthy guest off the CPU for seconds. So the stall is charged only with
 // time the guest could have run: while jiffies stand still, the growth of
-// the most-starved guest thread's run-queue wait is subtracted. A hung guest
-// on an idle host is caught after `limit`; on a loaded host later, by the
-// time it waited.
+// the most-starved guest thread's run-queue wait is subtracted (the most
+// starved, as any one vCPU may be the one that ticks). A hung guest is
+// caught after `limit` when the host has a core for each of its busy
+// vCPUs; otherwise later, by the time they waited, also for each other (4
+// spinning vCPUs on 2 host cores: about twice `limit`).
 #ifndef KTVM_VMM_DUMP_JIFFIES_WATCHDOG_H_
 #define KTVM_VMM_DUMP_JIFFIES_WATCHDOG_H_
 
@@ -25,15 +27,15 @@ class JiffiesWatchdog {
  public:
   using SampleFn = absl::FunctionRef<absl::StatusOr<RunDelaySample>()>;
 
-  // A healthy kernel ticks every 1-10 ms; run delays are only sampled once
-  // jiffies stood still this long, and then at this interval.
+  // How often the guest threads' run delays are read (a few /proc files;
+  // a healthy kernel ticks every 1-10 ms, so only a long stall needs them).
   static constexpr absl::Duration kSampleEvery = absl::Milliseconds(100);
 
   explicit JiffiesWatchdog(absl::Duration limit) : limit_(limit) {}
 
-  // One poll at `now` that read `jiffies`. `sample` is called only while
-  // jiffies stand still. Returns the trigger summary once the stall, less
-  // the host's run-queue wait, exceeds the limit.
+  // One poll at `now` that read `jiffies`; `sample` is called at most every
+  // kSampleEvery. Returns the trigger summary once the stall, less the
+  // host's run-queue wait, exceeds the limit.
   std::optional<std::string> Observe(absl::Time now, uint64_t jiffies,
                                      SampleFn sample);
 

@@ -193,7 +193,7 @@ void VcpuThread::Report(VcpuStopReason reason, std::string detail) {
 
 void VcpuThread::Loop() {
   native_ = pthread_self();
-  host_tid_ = static_cast<int>(gettid());
+  host_tid_ = gettid();
   sigset_t kick;
   sigemptyset(&kick);
   sigaddset(&kick, KickSignal());
@@ -210,6 +210,7 @@ void VcpuThread::Loop() {
       // Abandoned by JoinUntil: the owner no longer waits for this thread
       // and may be tearing down the devices and callbacks, so it ends here
       // (this object and the Vcpu are leaked for it).
+      host_tid_ = 0;
       running_ = false;
       return;
     }
@@ -226,6 +227,7 @@ void VcpuThread::Loop() {
     exits_.fetch_add(1, std::memory_order_relaxed);
     if (!HandleExit()) break;
   }
+  host_tid_ = 0;  // the tid may be reused once this thread is gone
   running_ = false;
   absl::MutexLock lock(&mu_);  // wakes WaitParked callers
 }

@@ -112,7 +112,7 @@ class VcpuThread {
 
   uint64_t exit_count() const { return exits_.load(); }
   bool running() const { return running_.load(); }
-  // The thread's host tid once its loop runs (0 before).
+  // The thread's host tid while its loop runs (0 before and after).
   int host_tid() const { return host_tid_.load(); }
 
  private:
