@@ -206,6 +206,40 @@ TEST(KtvmBadInputTest, NegativeDurations) {
                  "--timeout -1s: must not be negative");
   ExpectRejected(WithGuest("--watchdog -5s"), kExitUsage,
                  "--watchdog -5s: must not be negative");
+  ExpectRejected(WithGuest("--testing_report_write_pause=-2s"), kExitUsage,
+                 "--testing_report_write_pause -2s: must not be negative (0 "
+                 "means no pause)");
+  ExpectRejected(WithGuest("--testing_report_write_pause=inf"), kExitUsage,
+                 "--testing_report_write_pause inf: must be finite");
+}
+
+// Flags ktvm would otherwise drop without a word.
+TEST(KtvmBadInputTest, FlagsThatWouldBeIgnored) {
+  ExpectRejected(WithGuest("--sched_args=--mode=ok"), kExitUsage,
+                 "--sched_args needs --scheduler (they are its arguments)");
+  ExpectRejected(WithGuest("--guest_init vmm/guest/init"), kExitUsage,
+                 "--guest_init needs --scheduler, --run or --include");
+  const std::string initrd = WriteTempFile("initrd-for-init", "070701");
+  ExpectRejected(WithGuest(absl::StrCat("--initramfs ", initrd,
+                                        " --guest_init vmm/guest/init")),
+                 kExitUsage, "--guest_init needs --scheduler");
+  // KVM-only flags under QEMU TCG (no QEMU or KVM needed: refused first).
+  ExpectRejected(WithGuest("--accel=tcg --ap_start vmm"), kExitUsage,
+                 "--ap_start vmm: only under KVM (QEMU TCG starts secondary "
+                 "CPUs through the guest's INIT-SIPI), and --accel=tcg");
+  ExpectRejected(WithGuest("--accel=tcg --testing_unkickable_vcpus=0"),
+                 kExitUsage,
+                 "--testing_unkickable_vcpus: only under KVM, and --accel=tcg");
+}
+
+TEST(KtvmBadInputTest, UnkickableVcpuIndices) {
+  for (const char* bad : {"abc", "-1", "2"}) {
+    ExpectRejected(
+        WithGuest(absl::StrCat("--cpus 2 --testing_unkickable_vcpus=", bad)),
+        kExitUsage,
+        absl::StrCat("--testing_unkickable_vcpus ", bad,
+                     ": expected a vCPU index below --cpus 2"));
+  }
 }
 
 // The report is written only when the run fails; a --dump path that cannot

@@ -118,9 +118,10 @@ ABSL_FLAG(std::vector<std::string>, testing_unkickable_vcpus, {},
           "kick signal blocked, so a guest loop without exits on them can be "
           "neither parked nor stopped (the 'vCPU that will not park').");
 ABSL_FLAG(absl::Duration, testing_report_write_pause, absl::ZeroDuration(),
-          "Testing only: pause this long after writing the first half of a "
-          "report to its temporary file, so a test can kill ktvm inside the "
-          "write and find the report path untouched.");
+          "Testing only: pause this long after writing the first half of "
+          "each report file (the binary report, then the JSON one with "
+          "--json) to its temporary file, so a test can kill ktvm inside "
+          "the write. 0 (default): no pause.");
 ABSL_FLAG(std::string, ap_start, "sipi",
           "How secondary vCPUs start: sipi (they wait for the guest's "
           "INIT-SIPI-SIPI, as Linux expects) or vmm (ktvm starts them at the "
@@ -413,6 +414,22 @@ void ToStdout(std::string_view bytes) {
   std::fflush(stdout);
 }
 
+// Flags only ktvm's own KVM backend can honour: under QEMU TCG they would
+// be dropped without a word. `why_tcg` says how TCG came to be chosen.
+absl::Status CheckKvmOnlyFlags(absl::string_view why_tcg) {
+  if (absl::GetFlag(FLAGS_ap_start) == "vmm") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--ap_start vmm: only under KVM (QEMU TCG starts secondary CPUs "
+        "through the guest's INIT-SIPI), and ",
+        why_tcg));
+  }
+  if (!absl::GetFlag(FLAGS_testing_unkickable_vcpus).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--testing_unkickable_vcpus: only under KVM, and ", why_tcg));
+  }
+  return absl::OkStatus();
+}
+
 // Runs a started-or-not backend to its end through the dump engine and the
 // watch loop, the same for KVM and QEMU TCG: --timeout, SIGUSR1/SIGINT/
 // SIGTERM, scx error/panic/watchdog detection, --dump/--json/
@@ -696,15 +713,33 @@ int Run(const char* argv0) {
         kExitUsage,
         absl::StrFormat("--ap_start %s: expected sipi or vmm", ap_start));
   }
-  for (const auto& [name, flag] : {std::pair{"--timeout", &FLAGS_timeout},
-                                   {"--watchdog", &FLAGS_watchdog}}) {
-    if (absl::GetFlag(*flag) < absl::ZeroDuration()) {
+  if (accel == "tcg") {
+    if (absl::Status s = CheckKvmOnlyFlags("--accel=tcg"); !s.ok()) {
+      return Fail(kExitUsage, std::string(s.message()));
+    }
+  }
+  struct DurationFlag {
+    const char* name;
+    absl::Flag<absl::Duration>* flag;
+    const char* zero_means;
+  };
+  for (const DurationFlag& d :
+       {DurationFlag{"--timeout", &FLAGS_timeout, "no limit"},
+        DurationFlag{"--watchdog", &FLAGS_watchdog, "no watchdog"},
+        DurationFlag{"--testing_report_write_pause",
+                     &FLAGS_testing_report_write_pause, "no pause"}}) {
+    if (absl::GetFlag(*d.flag) < absl::ZeroDuration()) {
       return Fail(
           kExitUsage,
-          absl::StrFormat("%s %s: must not be negative (0 means %s)", name,
-                          absl::FormatDuration(absl::GetFlag(*flag)),
-                          flag == &FLAGS_timeout ? "no limit" : "no watchdog"));
+          absl::StrFormat("%s %s: must not be negative (0 means %s)", d.name,
+                          absl::FormatDuration(absl::GetFlag(*d.flag)),
+                          d.zero_means));
     }
+  }
+  // An endless pause would hold ktvm inside its report write for good.
+  if (absl::GetFlag(FLAGS_testing_report_write_pause) ==
+      absl::InfiniteDuration()) {
+    return Fail(kExitUsage, "--testing_report_write_pause inf: must be finite");
   }
   std::vector<int> unkickable_vcpus;
   for (const std::string& text :
@@ -718,7 +753,6 @@ int Run(const char* argv0) {
     }
     unkickable_vcpus.push_back(vcpu);
   }
-  // Negative is as good as none here: a test-only flag needs no error text.
   dump::SetReportWritePauseForTesting(
       absl::GetFlag(FLAGS_testing_report_write_pause));
   // The report is written at the very end of a failed run; a path that can
@@ -755,6 +789,17 @@ int Run(const char* argv0) {
     return Fail(kExitUsage,
                 "--initramfs cannot be combined with --scheduler/--run/"
                 "--include (those build the initramfs)");
+  }
+  // Flags that would otherwise be dropped without a word.
+  if (!absl::GetFlag(FLAGS_sched_args).empty() &&
+      absl::GetFlag(FLAGS_scheduler).empty()) {
+    return Fail(kExitUsage,
+                "--sched_args needs --scheduler (they are its arguments)");
+  }
+  if (!absl::GetFlag(FLAGS_guest_init).empty() && !build_initramfs) {
+    return Fail(kExitUsage,
+                "--guest_init needs --scheduler, --run or --include (it is the "
+                "init of the initramfs those build)");
   }
 
   // --- inputs ---
@@ -866,6 +911,12 @@ int Run(const char* argv0) {
                      "kernel needs hardware virtualisation or QEMU TCG)\n",
                      footprint);
         use_tcg = true;
+      }
+    }
+    if (use_tcg) {
+      if (absl::Status s = CheckKvmOnlyFlags("--accel=auto chose QEMU TCG");
+          !s.ok()) {
+        return Fail(kExitUsage, std::string(s.message()));
       }
     }
   } else if (accel == "kvm" && KvmDevice::IsPvmHost()) {
