@@ -54,21 +54,26 @@ def parse_report(data):
     """
     report = pb2.FailureDumpReport()
     looks_like_json = data.lstrip()[:1] == b"{"
+    binary_error = None
     if data[:1] == b"\n":
         try:
             report.ParseFromString(data)
             if report.HasField("header"):
                 return report
         except Exception as e:  # DecodeError; the C++ backend raises others.
-            if not looks_like_json:
-                raise ReportError(f"not a valid binary report: {e}") from e
+            binary_error = ReportError(f"not a valid binary report: {e}")
         report.Clear()
     if looks_like_json:
         try:
             json_format.Parse(data.decode("utf-8"), report,
                               ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError) as e:
+            # Failing both ways: more likely a cut binary report.
+            if binary_error is not None:
+                raise binary_error from e
             raise ReportError(f"not a valid JSON report: {e}") from e
+    elif binary_error is not None:
+        raise binary_error
     elif data[:1] != b"\n":
         try:
             report.ParseFromString(data)

@@ -100,6 +100,9 @@ class ReadReportTest(unittest.TestCase):
             data = r.SerializeToString()
             self.assertEqual(read_report.parse_report(data), r,
                              f"header of {r.header.ByteSize()} bytes")
+            with self.assertRaisesRegex(read_report.ReportError,
+                                        "not a valid binary report"):
+                read_report.parse_report(data[:len(data) // 3])
         with open(JSON, "rb") as f:
             indented = b"\n  " + f.read()
         self.assertEqual(read_report.parse_report(indented),

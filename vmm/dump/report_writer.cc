@@ -417,12 +417,20 @@ absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
   const bool binary_parsed =
       bytes.front() == kHeaderTag &&
       report.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-  if (binary_parsed && report.has_header()) {
-    // A binary report.
-  } else if (looks_like_json) {
+  const bool binary_report = binary_parsed && report.has_header();
+  if (!binary_report && looks_like_json) {
     report.Clear();
-    if (absl::Status s = ParseJsonReport(bytes, report); !s.ok()) return s;
-  } else if (bytes.front() != kHeaderTag) {
+    absl::Status json = ParseJsonReport(bytes, report);
+    if (!json.ok()) {
+      // Bytes that start with the header tag and fail both ways are far
+      // more likely a cut binary report than JSON after a blank line.
+      if (bytes.front() == kHeaderTag && !binary_parsed) {
+        return absl::DataLossError(
+            "not a valid binary report (truncated or corrupt protobuf)");
+      }
+      return json;
+    }
+  } else if (!binary_report && bytes.front() != kHeaderTag) {
     return absl::FailedPreconditionError(
         "not a ktvm report (neither JSON nor a binary report, which starts "
         "with its header)");

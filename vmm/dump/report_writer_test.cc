@@ -110,6 +110,13 @@ TEST(ReportWriterTest, BinaryReportsOfEveryHeaderLengthReadBack) {
     absl::StatusOr<FailureDumpReport> read = ParseReport(bytes);
     ASSERT_TRUE(read.ok()) << read.status();
     EXPECT_TRUE(Equal(*read, r));
+    // Cut inside the header: a broken binary report, whatever it looks like.
+    absl::StatusOr<FailureDumpReport> cut =
+        ParseReport(absl::string_view(bytes).substr(0, bytes.size() / 3));
+    ASSERT_FALSE(cut.ok());
+    EXPECT_TRUE(
+        absl::StrContains(cut.status().message(), "not a valid binary report"))
+        << cut.status();
   }
   absl::StatusOr<std::string> json =
       SerializeReport(SmallReport(), ReportFormat::kJson);
