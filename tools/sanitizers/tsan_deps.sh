@@ -127,4 +127,12 @@ fi
 cmp -s "$ROOT/tools/bazel/protobuf_tsan.BUILD" "$PROTOBUF_REPO/BUILD.bazel" ||
   cp "$ROOT/tools/bazel/protobuf_tsan.BUILD" "$PROTOBUF_REPO/BUILD.bazel"
 
+# For a plain `bazel test --config=tsan` (.bazelrc try-imports this file).
+rc="$OUT/tsan.bazelrc"
+{
+  echo "# Written by tools/sanitizers/tsan_deps.sh; .bazelrc try-imports it."
+  echo "build:tsan --override_repository=absl=$ABSL_REPO --override_repository=com_google_protobuf=$PROTOBUF_REPO"
+  echo "test:tsan \"--test_env=TSAN_OPTIONS=suppressions=$ROOT/tools/sanitizers/tsan.supp second_deadlock_stack=1\""
+} >"$rc.tmp" && mv "$rc.tmp" "$rc"
+
 echo "--override_repository=absl=$ABSL_REPO --override_repository=com_google_protobuf=$PROTOBUF_REPO"
