@@ -55,6 +55,19 @@ TEST(KtvmBadInputTest, KernelIsADirectory) {
   ExpectRejected("--kernel /", kExitUsage, "--kernel /: not a regular file");
 }
 
+// An ELF --kernel is booted through its Xen PVH note: an ELF without one
+// (any ordinary program) and one cut inside its headers.
+TEST(KtvmBadInputTest, ElfKernelWithoutPvhOrTruncated) {
+  ExpectRejected("--accel=kvm --kernel /bin/true", kExitUsage,
+                 "--kernel /bin/true: ELF has no Xen PVH entry note "
+                 "(XEN_ELFNOTE_PHYS32_ENTRY)");
+  const std::string elf = Slurp("/bin/true");
+  ASSERT_GT(elf.size(), 100u);
+  const std::string cut = WriteTempFile("elf-kernel", elf.substr(0, 100));
+  ExpectRejected(absl::StrCat("--accel=kvm --kernel ", cut), kExitUsage,
+                 "ELF program headers lie outside the file");
+}
+
 TEST(KtvmBadInputTest, MissingOrUnusableInitramfs) {
   ExpectRejected(WithGuest("--initramfs /nonexistent/initrd"), kExitUsage,
                  "no such file");

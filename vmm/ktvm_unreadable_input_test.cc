@@ -109,6 +109,13 @@ TEST_F(KtvmUnreadableInputTest, Scheduler) {
       scheduler);
 }
 
+TEST_F(KtvmUnreadableInputTest, GuestInit) {
+  const std::string init = Unreadable(kGuestInit, "unreadable-init");
+  ExpectUnreadable(absl::StrCat("--accel=kvm --kernel ", guest_,
+                                " --guest_init ", init, " --run true"),
+                   init);
+}
+
 TEST_F(KtvmUnreadableInputTest, IncludedFile) {
   const std::string file = Unreadable(kScheduler, "included");
   ExpectUnreadable(

@@ -106,8 +106,9 @@ ABSL_FLAG(bool, resume_after_dump, false,
           "After a dump let the guest run on instead of stopping it.");
 ABSL_FLAG(absl::Duration, watchdog, absl::Seconds(60),
           "Dump when the guest's jiffies do not advance for this long of "
-          "time the host let it run: time its vCPU threads waited for a "
-          "host CPU does not count (0 disables the host watchdog).");
+          "time the host let it run: time its host threads (ktvm's vCPU "
+          "threads, or QEMU's) waited for a CPU does not count (0 disables "
+          "the host watchdog).");
 ABSL_FLAG(bool, print_stats, false,
           "Print boot timing and memory figures on stderr as one "
           "'ktvm-stats:' line (used by //vmm:boot_benchmark).");
