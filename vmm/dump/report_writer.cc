@@ -417,26 +417,27 @@ absl::StatusOr<FailureDumpReport> ParseReport(absl::string_view bytes) {
   const bool binary_parsed =
       bytes.front() == kHeaderTag &&
       report.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-  const bool binary_report = binary_parsed && report.has_header();
-  if (!binary_report && looks_like_json) {
-    report.Clear();
-    absl::Status json = ParseJsonReport(bytes, report);
-    if (!json.ok()) {
-      // Bytes that start with the header tag and fail both ways are far
-      // more likely a cut binary report than JSON after a blank line.
-      if (bytes.front() == kHeaderTag && !binary_parsed) {
-        return absl::DataLossError(
-            "not a valid binary report (truncated or corrupt protobuf)");
+  constexpr absl::string_view kBrokenBinary =
+      "not a valid binary report (truncated or corrupt protobuf)";
+  if (!binary_parsed || !report.has_header()) {
+    if (looks_like_json) {
+      report.Clear();
+      absl::Status json = ParseJsonReport(bytes, report);
+      if (!json.ok()) {
+        // Bytes that start with the header tag and fail both ways are far
+        // more likely a cut binary report than JSON after a blank line.
+        if (bytes.front() == kHeaderTag && !binary_parsed) {
+          return absl::DataLossError(kBrokenBinary);
+        }
+        return json;
       }
-      return json;
+    } else if (bytes.front() != kHeaderTag) {
+      return absl::FailedPreconditionError(
+          "not a ktvm report (neither JSON nor a binary report, which starts "
+          "with its header)");
+    } else if (!binary_parsed) {
+      return absl::DataLossError(kBrokenBinary);
     }
-  } else if (!binary_report && bytes.front() != kHeaderTag) {
-    return absl::FailedPreconditionError(
-        "not a ktvm report (neither JSON nor a binary report, which starts "
-        "with its header)");
-  } else if (!binary_parsed) {
-    return absl::DataLossError(
-        "not a valid binary report (truncated or corrupt protobuf)");
   }
   // Arbitrary bytes can happen to parse as a message made of unknown
   // fields; every report ktvm writes has a header.
