@@ -120,16 +120,11 @@ class KtvmKillTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     path_ = dir_ + "/report.ktvm-dump";
   }
-  std::string dir_;
-  std::string path_;
-};
 
-TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
-  // An uninterrupted run: the reference report, and how long after the
-  // guest starts spinning the report is out.
-  absl::Duration spin_to_dump;
-  std::set<int> want_fields;
-  {
+  // An uninterrupted run: the reference report (its bytes, its JSON, its
+  // top-level fields) and how long after the guest starts spinning the
+  // report is out.
+  void RunUninterrupted() {
     absl::StatusOr<std::unique_ptr<KtvmChild>> run =
         KtvmChild::Start(KtvmArgs(path_));
     ASSERT_TRUE(run.ok()) << run.status();
@@ -139,15 +134,51 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
         (*run)->WaitForOutput(kDumped, absl::Seconds(60));
     ASSERT_TRUE(spin.ok() && dumped.ok()) << (*run)->Output();
     ASSERT_TRUE((*run)->Wait(absl::Seconds(60)).ok());
-    spin_to_dump = *dumped - *spin;
+    spin_to_dump_ = *dumped - *spin;
     absl::StatusOr<FailureDumpReport> r = dump::ReadReport(path_);
     ASSERT_TRUE(r.ok()) << r.status();
-    want_fields = PresentFields(*r);
+    want_fields_ = PresentFields(*r);
+    earlier_report_ = ReadBytes(path_);
+    earlier_json_ = ReadBytes(path_ + ".json");
   }
+
+  // Puts the reference report back at --dump (and its JSON), modified at
+  // `mtime`: before this process started, the writer replaces it; after,
+  // it is another run's and kept.
+  void PlantEarlierReport(absl::Time mtime) {
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << earlier_report_;
+    std::ofstream(path_ + ".json", std::ios::trunc) << earlier_json_;
+    SetMtime(path_, mtime);
+    SetMtime(path_ + ".json", mtime);
+  }
+
+  // The next ktvm writing here publishes a complete report and removes
+  // what killed writers left, once their writers are gone and they predate
+  // it; a second of margin covers the whole-second boot time behind its
+  // start.
+  void ExpectNextRunLeavesNoTempFiles() {
+    absl::SleepFor(absl::Milliseconds(1100));
+    absl::StatusOr<std::unique_ptr<KtvmChild>> last =
+        KtvmChild::Start(KtvmArgs(path_));
+    ASSERT_TRUE(last.ok());
+    ASSERT_TRUE((*last)->Wait(absl::Seconds(60)).ok());
+    ExpectCompleteReport(path_, want_fields_);
+    const std::vector<std::string> left = HiddenTempFiles(dir_);
+    EXPECT_TRUE(left.empty()) << left.size() << " left, first " << left[0];
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::set<int> want_fields_;
+  absl::Duration spin_to_dump_;
+  std::string earlier_report_;
+  std::string earlier_json_;
+};
+
+TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
+  ASSERT_NO_FATAL_FAILURE(RunUninterrupted());
   std::fprintf(stderr, "report out %s after the guest spins\n",
-               absl::FormatDuration(spin_to_dump).c_str());
-  const std::string earlier_report = ReadBytes(path_);
-  const std::string earlier_json = ReadBytes(path_ + ".json");
+               absl::FormatDuration(spin_to_dump_).c_str());
 
   std::mt19937 rng(std::random_device{}());
   // Kills land at random around a moving aim that homes in on the write: a
@@ -155,7 +186,7 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
   // later, the step halving at each turn (64 ms down to 4 ms), so the rounds
   // straddle the write even when this run's timing is far from the
   // reference run's (630 vs 865 ms seen on this loaded host).
-  absl::Duration aim = spin_to_dump;
+  absl::Duration aim = spin_to_dump_;
   absl::Duration step = absl::Milliseconds(64);
   int last_direction = 0;
   std::uniform_real_distribution<double> jitter_ms(-20, 20);
@@ -164,13 +195,8 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
   for (int i = 0; i < kKills; ++i) {
     // Odd rounds: another run's report, newer than this ktvm, holds --dump.
     const bool other_run_holds_path = i % 2 == 1;
-    const absl::Time path_mtime = other_run_holds_path
-                                      ? absl::Now() + absl::Hours(1)
-                                      : absl::FromUnixSeconds(1);
-    std::ofstream(path_, std::ios::binary | std::ios::trunc) << earlier_report;
-    std::ofstream(path_ + ".json", std::ios::trunc) << earlier_json;
-    SetMtime(path_, path_mtime);
-    SetMtime(path_ + ".json", path_mtime);
+    PlantEarlierReport(other_run_holds_path ? absl::Now() + absl::Hours(1)
+                                            : absl::FromUnixSeconds(1));
 
     absl::StatusOr<std::unique_ptr<KtvmChild>> run =
         KtvmChild::Start(KtvmArgs(path_));
@@ -194,21 +220,21 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
                                  absl::FormatDuration(delay)));
     if (other_run_holds_path) {
       // The other run's files are never touched.
-      EXPECT_EQ(ReadBytes(path_), earlier_report);
-      EXPECT_EQ(ReadBytes(path_ + ".json"), earlier_json);
-      other_kept_intact += ReadBytes(path_) == earlier_report;
+      EXPECT_EQ(ReadBytes(path_), earlier_report_);
+      EXPECT_EQ(ReadBytes(path_ + ".json"), earlier_json_);
+      other_kept_intact += ReadBytes(path_) == earlier_report_;
       if (access(alternative.c_str(), F_OK) == 0) {
         ++alternative_published;
-        ExpectCompleteReport(alternative, want_fields);
+        ExpectCompleteReport(alternative, want_fields_);
       }
       if (access((alternative + ".json").c_str(), F_OK) == 0) {
-        ExpectCompleteReport(alternative + ".json", want_fields);
+        ExpectCompleteReport(alternative + ".json", want_fields_);
       }
     } else {
       // The earlier report or a complete new one; nothing else.
-      ExpectCompleteReport(path_, want_fields);
-      ExpectCompleteReport(path_ + ".json", want_fields);
-      if (ReadBytes(path_) == earlier_report) {
+      ExpectCompleteReport(path_, want_fields_);
+      ExpectCompleteReport(path_ + ".json", want_fields_);
+      if (ReadBytes(path_) == earlier_report_) {
         ++kept_earlier;
       } else {
         ++published;
@@ -217,7 +243,7 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
     }
     const bool out =
         access(alternative.c_str(), F_OK) == 0 ||
-        (!other_run_holds_path && ReadBytes(path_) != earlier_report);
+        (!other_run_holds_path && ReadBytes(path_) != earlier_report_);
     const int direction = out || !killed ? -1 : 1;
     if (last_direction != 0 && direction != last_direction) {
       step = std::max(step / 2, absl::Milliseconds(4));
@@ -243,22 +269,13 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
   EXPECT_LT(alternative_published, kKills / 2);
   EXPECT_LT(exited_first, kKills / 2) << "most kills came too late";
 
-  // The next ktvm writing here removes what killed writers left (plus one
-  // planted for certain), once their writers are gone and they predate it;
-  // a second of margin covers the whole-second boot time behind its start.
+  // What killed writers left, plus one planted for certain, goes with the
+  // next write here.
   const std::string planted = absl::StrFormat(
       "%s/.report.ktvm-dump.tmp-%d-0-0123456789abcdef", dir_, DeadPid());
   std::ofstream(planted) << "partial";
-  absl::SleepFor(absl::Milliseconds(1100));
   std::filesystem::remove(path_);
-  absl::StatusOr<std::unique_ptr<KtvmChild>> last =
-      KtvmChild::Start(KtvmArgs(path_));
-  ASSERT_TRUE(last.ok());
-  ASSERT_TRUE((*last)->Wait(absl::Seconds(60)).ok());
-  ExpectCompleteReport(path_, want_fields);
-  EXPECT_TRUE(HiddenTempFiles(dir_).empty())
-      << HiddenTempFiles(dir_).size() << " left, first "
-      << HiddenTempFiles(dir_).front();
+  ExpectNextRunLeavesNoTempFiles();
 }
 
 // The kills above land around the write; the write itself takes about a
@@ -267,28 +284,14 @@ TEST_F(KtvmKillTest, SigkillAroundTheReportWriteNeverLeavesATruncatedReport) {
 // file, so every kill here lands mid-write: the report path must still hold
 // the earlier report, and the half-written file must never be published.
 TEST_F(KtvmKillTest, SigkillInsideTheWriteLeavesTheEarlierReport) {
-  std::set<int> want_fields;
-  {
-    absl::StatusOr<std::unique_ptr<KtvmChild>> run =
-        KtvmChild::Start(KtvmArgs(path_));
-    ASSERT_TRUE(run.ok()) << run.status();
-    ASSERT_TRUE((*run)->Wait(absl::Seconds(60)).ok());
-    absl::StatusOr<FailureDumpReport> r = dump::ReadReport(path_);
-    ASSERT_TRUE(r.ok()) << r.status();
-    want_fields = PresentFields(*r);
-  }
-  const std::string earlier_report = ReadBytes(path_);
-  const std::string earlier_json = ReadBytes(path_ + ".json");
+  ASSERT_NO_FATAL_FAILURE(RunUninterrupted());
   constexpr int kRounds = 4;
   for (int i = 0; i < kRounds; ++i) {
     // Odd rounds kill inside the second file's write, the JSON copy's.
     const bool in_json = i % 2 == 1;
     SCOPED_TRACE(absl::StrFormat("round %d, inside the %s write", i,
                                  in_json ? "JSON" : "binary"));
-    std::ofstream(path_, std::ios::binary | std::ios::trunc) << earlier_report;
-    std::ofstream(path_ + ".json", std::ios::trunc) << earlier_json;
-    SetMtime(path_, absl::FromUnixSeconds(1));
-    SetMtime(path_ + ".json", absl::FromUnixSeconds(1));
+    PlantEarlierReport(absl::FromUnixSeconds(1));
     std::vector<std::string> args = KtvmArgs(path_);
     // Every file pauses: in JSON rounds the binary one must get through its
     // pause first, and the kill then lands inside the JSON one's 5 s.
@@ -326,32 +329,25 @@ TEST_F(KtvmKillTest, SigkillInsideTheWriteLeavesTheEarlierReport) {
     // about half a report (a later publish in this directory removes it)...
     ASSERT_TRUE(std::filesystem::exists(temp)) << temp;
     EXPECT_LT(std::filesystem::file_size(temp),
-              (in_json ? earlier_json : earlier_report).size() * 3 / 4);
+              (in_json ? earlier_json_ : earlier_report_).size() * 3 / 4);
     // ...and each report path a complete one: the earlier one where the
     // kill came, the new binary report when it came in the JSON write
     // (each file is whole on its own; the pair can then be from two runs).
-    ExpectCompleteReport(path_, want_fields);
-    ExpectCompleteReport(path_ + ".json", want_fields);
-    EXPECT_EQ(ReadBytes(path_ + ".json"), earlier_json);
+    ExpectCompleteReport(path_, want_fields_);
+    ExpectCompleteReport(path_ + ".json", want_fields_);
+    EXPECT_EQ(ReadBytes(path_ + ".json"), earlier_json_);
     if (in_json) {
-      EXPECT_NE(ReadBytes(path_), earlier_report);
+      EXPECT_NE(ReadBytes(path_), earlier_report_);
     } else {
-      EXPECT_EQ(ReadBytes(path_), earlier_report);
+      EXPECT_EQ(ReadBytes(path_), earlier_report_);
     }
     EXPECT_NE(
         access(dump::AlternativeReportPath(path_, ktvm.pid(), 0).c_str(), F_OK),
         0);
   }
-  // The next ktvm (no pause) publishes a complete report and clears what
-  // the killed writers left; the second of margin as above.
-  absl::SleepFor(absl::Milliseconds(1100));
-  absl::StatusOr<std::unique_ptr<KtvmChild>> last =
-      KtvmChild::Start(KtvmArgs(path_));
-  ASSERT_TRUE(last.ok());
-  ASSERT_TRUE((*last)->Wait(absl::Seconds(60)).ok());
-  ExpectCompleteReport(path_, want_fields);
-  EXPECT_NE(ReadBytes(path_), earlier_report);
-  EXPECT_TRUE(HiddenTempFiles(dir_).empty());
+  // The next ktvm (no pause) replaces the earlier report.
+  ExpectNextRunLeavesNoTempFiles();
+  EXPECT_NE(ReadBytes(path_), earlier_report_);
 }
 
 }  // namespace
